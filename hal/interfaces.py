@@ -1,0 +1,123 @@
+# The hardware abstraction layer: every door from firmware to hardware, described once.
+#
+# The firmware only ever calls the methods below. A board (hal/machine_hal.py, later), the simulated
+# plant (hal/sim.py) and the bridge implement them. Portable subset: no abc, no typing at run time.
+#
+# Units are in the names. Times are integer milliseconds from Clock.ms(), which never wraps (a board
+# implementation extends time.ticks_ms() itself). Async methods are awaited from the firmware's asyncio
+# tasks; they return as soon as something happened, so a simulated plant can skip idle time.
+
+
+class Clock:
+    def ms(self):
+        """Monotonic milliseconds as an int. Never wraps, never goes back."""
+        raise NotImplementedError
+
+    def utc(self):
+        """Wall-clock UTC as an ISO 8601 string with a Z suffix, for OCPP timestamps."""
+        raise NotImplementedError
+
+
+class PilotOut:
+    """The control pilot generator behind R1 (1 kOhm). IEC 61851-1 Annex A."""
+
+    def x1(self):
+        """Constant +12 V (state X1: no PWM, "duty 100 %")."""
+        raise NotImplementedError
+
+    def pwm(self, duty_permille):
+        """1 kHz +/-12 V PWM (state X2) with a duty in 1/1000 of the period, 1..999."""
+        raise NotImplementedError
+
+    def f(self):
+        """Constant -12 V (state F: EVSE not available / fault)."""
+        raise NotImplementedError
+
+
+class PilotIn:
+    """The CP voltage sampler: the positive (PWM high phase) and negative plateau, in millivolts."""
+
+    def read(self):
+        """The latest (high_mv, low_mv) pair."""
+        raise NotImplementedError
+
+    async def wait(self, timeout_ms):
+        """Return (high_mv, low_mv) after a change of the CP voltage or after timeout_ms, whichever first.
+
+        A board polls its ADC (about every 10 ms) and returns when the reading moved; a simulated plant
+        returns the moment the EV changed its resistance, so idle stretches cost nothing."""
+        raise NotImplementedError
+
+
+class DigitalOut:
+    def set(self, on):
+        raise NotImplementedError
+
+
+class DigitalIn:
+    def value(self):
+        """True when the input is active (relay closed, RCD tripped, ...)."""
+        raise NotImplementedError
+
+
+class Uart:
+    """A byte stream (meter RS-485, RFID reader). Bytes written go out at once."""
+
+    def write(self, data):
+        raise NotImplementedError
+
+    async def read(self, timeout_ms):
+        """Bytes received so far, waiting up to timeout_ms for the first one; b"" on timeout."""
+        raise NotImplementedError
+
+    def reset_input(self):
+        """Drop whatever is in the receive buffer (stale bytes before a new request)."""
+        raise NotImplementedError
+
+
+class Storage:
+    """Small persistent records by key. A write is atomic: after a power cut, the old or the new value."""
+
+    def read(self, key):
+        """The bytes last written under key, or None."""
+        raise NotImplementedError
+
+    def write(self, key, data):
+        raise NotImplementedError
+
+
+class Connection:
+    """One open text-message channel to the CSMS (a WebSocket, or an in-memory pipe in simulation)."""
+
+    async def send(self, text):
+        raise NotImplementedError
+
+    async def recv(self):
+        """The next text message. Raises ConnectionClosed when the peer is gone."""
+        raise NotImplementedError
+
+    async def close(self):
+        raise NotImplementedError
+
+
+class Network:
+    async def connect(self, url, subprotocol, headers=None):
+        """Open a Connection to url (the charge point id already appended) with one OCPP subprotocol."""
+        raise NotImplementedError
+
+
+class ConnectionClosed(Exception):
+    pass
+
+
+class Board:
+    """What one charger's firmware is given: a bundle of the parts above, by name.
+
+    clock, pilot_out, pilot_in, contactor (DigitalOut), contactor_feedback (DigitalIn),
+    rcd_trip (DigitalIn), meter_uart (Uart), storage (Storage), network (Network), and
+    info: a dict with vendor, model, serial, firmware version and the board's ratings
+    (max_current_a, phases, ventilation)."""
+
+    def __init__(self, **parts):
+        for name in parts:
+            setattr(self, name, parts[name])
