@@ -1,0 +1,227 @@
+# The IEC 61851-1 charging session: one table of (state, event) -> (next state, actions).
+#
+# Sans-I/O: the caller feeds events (debounced CP states, authorization, stop requests, faults,
+# current-limit changes) with the current time and applies the effects it gets back (pilot output,
+# contactor). Nothing here reads a clock or touches hardware. The whole behaviour of the charger's
+# power path is the TABLE below; everything else in this module is bookkeeping around it.
+#
+# Pilot outputs: "x1" constant +12 V (no charging offered), "pwm" 1 kHz duty = current limit (X2),
+# "f" constant -12 V (EVSE not available). The CP letter the EV presents: A..F, or INVALID.
+
+# Timings, IEC 61851-1:2017 Annex A (fact sheet 1.4).
+PWM_OFF_TO_OPEN_MS = 6000  # Table A.6 seq. 10.2: PWM off while the EV stays in C -> open under load after 6 s
+FAULT_HOLD_MS = 300  # Table A.5: hold state F at least 300 ms after a fault
+CONNECTION_TIMEOUT_MS = 60000  # authorized before plug-in: wait this long for the EV (OCPP ConnectionTimeOut)
+POWER_ON_WITHIN_MS = 3000  # Table A.6 seq. 4: power on within 3 s of C2 (we close at once: checked by tests)
+OFF_WITHIN_MS = 100  # Table A.6 seq. 8.1 / 2.2: contactor open within 100 ms of C->B, A or pilot loss
+
+# States, with the OCPP 1.6 connector status each one reports (ChargePointStatus).
+IDLE = "idle"  # no EV (A)
+WAIT_PLUG = "wait_plug"  # authorized first, waiting for the EV to plug in
+PLUGGED = "plugged"  # EV in B1/C1, not authorized: nothing offered
+READY = "ready"  # authorized, PWM offered (B2), EV has not asked for power yet
+CHARGING = "charging"  # C2/D2, contactor closed
+EV_PAUSED = "ev_paused"  # authorized, EV went back to B2 (full, or pausing itself)
+PAUSING = "pausing"  # limit fell below 6 A while charging: PWM off, waiting for the EV to go to B
+EVSE_PAUSED = "evse_paused"  # authorized but the EVSE offers nothing (limit < 6 A, D without ventilation)
+STOPPING = "stopping"  # transaction stop requested while charging: PWM off, waiting for B (max 6 s)
+FINISHING = "finishing"  # transaction over, EV still plugged
+FAULT = "fault"  # state F output, contactor open
+
+STATUS = {
+    IDLE: "Available",
+    WAIT_PLUG: "Preparing",
+    PLUGGED: "Preparing",
+    READY: "Preparing",
+    CHARGING: "Charging",
+    EV_PAUSED: "SuspendedEV",
+    PAUSING: "SuspendedEVSE",
+    EVSE_PAUSED: "SuspendedEVSE",
+    STOPPING: "Finishing",
+    FINISHING: "Finishing",
+    FAULT: "Faulted",
+}
+
+# A transaction runs while the session is in one of these states.
+TX_STATES = (READY, CHARGING, EV_PAUSED, PAUSING, EVSE_PAUSED, STOPPING)
+
+# Actions: "close"/"open" the contactor; "x1"/"pwm"/"f" the pilot; "timer_6s", "timer_fault",
+# "timer_plug" arm the state's timer (any transition disarms it first).
+# Events: cp_A..cp_F, cp_invalid, cp_D_vent / cp_D_novent (D split by the ventilation guard), auth,
+# stop, fault, limit_ok, limit_low, timeout, timeout_clear (the fault hold ran out and no fault is
+# active). An event with no row for the current state changes nothing.
+_ = ()
+TABLE = {
+    # state        event          next state    actions
+    (IDLE, "cp_B"): (PLUGGED, _),
+    (IDLE, "cp_C"): (PLUGGED, _),
+    (IDLE, "cp_D_vent"): (PLUGGED, _),
+    (IDLE, "cp_D_novent"): (PLUGGED, _),
+    (IDLE, "auth"): (WAIT_PLUG, ("timer_plug",)),
+    (WAIT_PLUG, "cp_B"): (READY, ("pwm",)),
+    (WAIT_PLUG, "cp_C"): (READY, ("pwm",)),
+    (WAIT_PLUG, "cp_D_vent"): (READY, ("pwm",)),
+    (WAIT_PLUG, "cp_D_novent"): (READY, ("pwm",)),
+    (WAIT_PLUG, "timeout"): (IDLE, _),
+    (WAIT_PLUG, "stop"): (IDLE, _),
+    (PLUGGED, "cp_A"): (IDLE, _),
+    (PLUGGED, "auth"): (READY, ("pwm",)),
+    (READY, "cp_A"): (IDLE, ("x1",)),
+    (READY, "cp_C"): (CHARGING, ("close",)),
+    (READY, "cp_D_vent"): (CHARGING, ("close",)),
+    (READY, "cp_D_novent"): (EVSE_PAUSED, ("x1",)),
+    (READY, "stop"): (FINISHING, ("x1",)),
+    (READY, "limit_low"): (EVSE_PAUSED, ("x1",)),
+    (CHARGING, "cp_A"): (IDLE, ("open", "x1")),
+    (CHARGING, "cp_B"): (EV_PAUSED, ("open",)),
+    (CHARGING, "cp_D_novent"): (EVSE_PAUSED, ("open", "x1")),
+    (CHARGING, "stop"): (STOPPING, ("x1", "timer_6s")),
+    (CHARGING, "limit_low"): (PAUSING, ("x1", "timer_6s")),
+    (EV_PAUSED, "cp_A"): (IDLE, ("x1",)),
+    (EV_PAUSED, "cp_C"): (CHARGING, ("close",)),
+    (EV_PAUSED, "cp_D_vent"): (CHARGING, ("close",)),
+    (EV_PAUSED, "cp_D_novent"): (EVSE_PAUSED, ("x1",)),
+    (EV_PAUSED, "stop"): (FINISHING, ("x1",)),
+    (EV_PAUSED, "limit_low"): (EVSE_PAUSED, ("x1",)),
+    (PAUSING, "cp_A"): (IDLE, ("open",)),
+    (PAUSING, "cp_B"): (EVSE_PAUSED, ("open",)),
+    (PAUSING, "timeout"): (EVSE_PAUSED, ("open",)),
+    (PAUSING, "stop"): (STOPPING, _),
+    (EVSE_PAUSED, "cp_A"): (IDLE, _),
+    (EVSE_PAUSED, "limit_ok"): (EV_PAUSED, ("pwm",)),
+    (EVSE_PAUSED, "stop"): (FINISHING, _),
+    (STOPPING, "cp_A"): (IDLE, ("open",)),
+    (STOPPING, "cp_B"): (FINISHING, ("open",)),
+    (STOPPING, "timeout"): (FINISHING, ("open",)),
+    (FINISHING, "cp_A"): (IDLE, _),
+    (FINISHING, "auth"): (READY, ("pwm",)),
+    (FAULT, "timeout_clear"): (IDLE, ("x1",)),
+}
+
+# From every state but FAULT: these events open the contactor and hold F (Table A.5).
+FAULT_EVENTS = ("fault", "cp_E", "cp_F", "cp_invalid")
+for _state in STATUS:
+    if _state != FAULT:
+        for _event in FAULT_EVENTS:
+            TABLE[(_state, _event)] = (FAULT, ("open", "f", "timer_fault"))
+
+# Why a transaction ended, by the event that ended it (OCPP 1.6 Reason).
+STOP_REASONS = {
+    "cp_A": "EVDisconnected",
+    "fault": "Other",
+    "cp_E": "Other",
+    "cp_F": "Other",
+    "cp_invalid": "Other",
+}
+
+_TIMERS = {"timer_6s": PWM_OFF_TO_OPEN_MS, "timer_fault": FAULT_HOLD_MS, "timer_plug": CONNECTION_TIMEOUT_MS}
+
+
+class Session:
+    """One connector's session. Feed events with handle(); fire timers with poll()."""
+
+    def __init__(self, ventilation=False, connection_timeout_ms=CONNECTION_TIMEOUT_MS):
+        self.ventilation = ventilation
+        self.timers = dict(_TIMERS)
+        self.timers["timer_plug"] = connection_timeout_ms
+        self.state = IDLE
+        self.cp = None  # last debounced CP letter
+        self.pilot = "x1"
+        self.contactor = False
+        self.deadline = None  # ms at which "timeout" fires, or None
+        self.faults = set()  # active fault names; F is left only when this is empty
+        self.limit_ok = True
+        self.stop_reason = None  # set when a transaction ends
+        self._stop_requested = None  # the reason given with a stop that is still being carried out
+
+    @property
+    def status(self):
+        return STATUS[self.state]
+
+    @property
+    def tx_active(self):
+        return self.state in TX_STATES
+
+    def handle(self, event, now_ms, reason=None):
+        """Apply one event. Returns the effects to carry out, in order: ("contactor", bool) and
+        ("pilot", "x1" | "pwm" | "f")."""
+        if event.startswith("cp_"):
+            self.cp = event[3:]
+            reason = None  # a CP change carries its own reason (STOP_REASONS)
+        elif event == "stop" and self.tx_active:
+            self._stop_requested = reason or "Local"
+        elif event == "limit_ok":
+            self.limit_ok = True
+        elif event == "limit_low":
+            self.limit_ok = False
+        before = (self.contactor, self.pilot)
+        self._step(self._refine(event), now_ms, reason)
+        return self._effects(before)
+
+    def fault(self, name, now_ms):
+        """A fault source became active: open, hold F, stay there until clear_fault() for every one."""
+        self.faults.add(name)
+        return self.handle("fault", now_ms)
+
+    def clear_fault(self, name, now_ms):
+        """A fault source went inactive. Leaves F once the hold time is over and none is left."""
+        self.faults.discard(name)
+        if self.state == FAULT and self.deadline is None and not self.faults:
+            return self.handle("timeout_clear", now_ms)
+        return []
+
+    def poll(self, now_ms):
+        """Fire the state's timer if it is due."""
+        if self.deadline is None or now_ms < self.deadline:
+            return []
+        self.deadline = None
+        if self.state == FAULT:
+            return self.handle("timeout_clear", now_ms) if not self.faults else []
+        return self.handle("timeout", now_ms)
+
+    def _refine(self, event):
+        # Guards are folded into event names so that the table stays a plain lookup.
+        if event == "cp_D":
+            return "cp_D_vent" if self.ventilation else "cp_D_novent"
+        return event
+
+    def _step(self, event, now_ms, reason):
+        row = TABLE.get((self.state, event))
+        if row is None:
+            return
+        was_tx = self.tx_active
+        if self.state == FAULT:
+            self.cp = None  # we drove -12 V ourselves: the last reading says nothing about the EV
+        self.state, actions = row
+        self.deadline = None
+        for action in actions:
+            if action in ("close", "open"):
+                self.contactor = action == "close"
+            elif action in ("x1", "pwm", "f"):
+                self.pilot = action
+            else:
+                self.deadline = now_ms + self.timers[action]
+        if was_tx and not self.tx_active:
+            self.stop_reason = reason or self._stop_requested or STOP_REASONS.get(event, "Local")
+            self._stop_requested = None
+        # Nothing can be offered below 6 A: an offer made while the limit is low is withdrawn at once.
+        if self.state in (READY, EV_PAUSED) and not self.limit_ok:
+            self._step("limit_low", now_ms, None)
+        # The CP is a level, not an edge: a state entered while the EV already presents C (say)
+        # reacts to it at once, as if it had just been seen.
+        elif self.cp is not None and self.state != FAULT:
+            follow = self._refine("cp_" + self.cp)
+            if follow != event and (self.state, follow) in TABLE:
+                self._step(follow, now_ms, None)
+
+    def _effects(self, before):
+        # Outputs as a difference, in a safe order: open before the pilot changes, close after it.
+        closed, pilot = before
+        effects = []
+        if closed and not self.contactor:
+            effects.append(("contactor", False))
+        if pilot != self.pilot:
+            effects.append(("pilot", self.pilot))
+        if self.contactor and not closed:
+            effects.append(("contactor", True))
+        return effects
