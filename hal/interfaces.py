@@ -59,6 +59,11 @@ class DigitalIn:
         """True when the input is active (relay closed, RCD tripped, ...)."""
         raise NotImplementedError
 
+    def on_change(self, callback):
+        """Call callback(value) from the event loop whenever the input changes (a board uses
+        Pin.irq and micropython.schedule; the simulated plant calls it directly). One callback."""
+        raise NotImplementedError
+
 
 class Uart:
     """A byte stream (meter RS-485, RFID reader). Bytes written go out at once."""

@@ -1,0 +1,270 @@
+# The OCPP charge point, independent of the protocol version: boot, heartbeat, connector status,
+# authorization, transactions and their meter values, remote commands. Payloads come from a version
+# adapter module (firmware/ocpp/v16.py today); the link carries them.
+#
+# Outgoing messages go through one ordered outbox served by one task, so the CSMS sees them in the
+# order things happened (Preparing, StartTransaction, Charging, MeterValues..., StopTransaction).
+# Transaction messages are never dropped while offline; a stale StatusNotification is replaced by
+# the newer one. The outbox is in RAM for now: persisting it across power cuts is issue #5.
+import asyncio
+
+from firmware.ocpp.link import CallFailed
+
+CONNECTOR = 1  # one connector per charger for now
+
+
+class Transaction:
+    def __init__(self, id_tag, start_ts):
+        self.id_tag = id_tag
+        self.start_ts = start_ts
+        self.begin = None  # MeterReading at the start, once read
+        self.end = None  # MeterReading after the contactor opened, once read
+        self.stop_ts = None
+        self.reason = None
+        self.transaction_id = None  # assigned by the CSMS in StartTransaction.conf
+
+
+class _Reading:
+    # Stands in when the meter gave nothing at all: zeros, and the log says why.
+    energy_wh = 0.0
+    power_w = 0.0
+    voltage_v = (0.0, 0.0, 0.0)
+    current_a = (0.0, 0.0, 0.0)
+
+
+_NO_READING = _Reading()
+
+
+class ChargePoint:
+    def __init__(self, adapter, link, config, clock, charger, info, log=None):
+        self.v = adapter
+        self.link = link
+        self.config = config
+        self.clock = clock
+        self.charger = charger
+        self.info = info
+        self.log = log or (lambda *args: None)
+        self.booted = False
+        self.boot_status = None
+        self.outbox = []  # [action, payload or None, builder or None, transaction or None]
+        self.tx = None
+        self.pending_id_tag = None
+        self.last_sent_ms = 0
+        self.reset_requested = None
+        self._wake = asyncio.Event()
+        self._last_status = None
+        link.handler = self._handle
+        link.on_connect = self._on_connect
+
+    # Tasks ------------------------------------------------------------------------------------
+
+    def tasks(self):
+        return [self.link.run(), self._serve_outbox(), self._heartbeat(), self._sample_meter()]
+
+    async def _on_connect(self):
+        while not self.booted:
+            action, payload = self.v.boot(self.info)
+            try:
+                status, interval_s = self.v.boot_result(await self.link.call(action, payload))
+            except CallFailed as exc:
+                self.log("boot", str(exc))
+                if not self.link.online.is_set():
+                    return  # the next connect tries again
+                await asyncio.sleep(10)
+                continue
+            self.boot_status = status
+            if status == "Accepted":
+                self.booted = True
+                if interval_s > 0:
+                    self.config.values["HeartbeatInterval"] = interval_s
+            else:  # Pending or Rejected: try again after the interval the CSMS gave
+                await asyncio.sleep(max(interval_s, 1))
+        self._last_status = None
+        self.status_changed()
+        self._wake.set()
+
+    async def _serve_outbox(self):
+        while True:
+            if not self.outbox or not self.booted or not self.link.online.is_set():
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            action, payload, build, tx = self.outbox[0]
+            if build is not None:
+                payload = build()
+                if payload is None:  # not ready (waiting for the meter): wait for news
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+            attempts = 0
+            while True:
+                try:
+                    result = await self.link.call(action, payload)
+                    self.last_sent_ms = self.clock.ms()
+                    break
+                except CallFailed as exc:
+                    self.log("outbox", str(exc))
+                    if not self.link.online.is_set():
+                        result = None
+                        break  # resend after the reconnect
+                    attempts += 1
+                    if tx is None or attempts >= self.config["TransactionMessageAttempts"]:
+                        result = False  # given up (issue #5 keeps such messages for later)
+                        break
+                    await asyncio.sleep(self.config["TransactionMessageRetryInterval"] * attempts)
+            if result is None:
+                continue
+            self.outbox.pop(0)
+            if result is not False:
+                self._delivered(action, result, tx)
+
+    def _delivered(self, action, result, tx):
+        if action == "StartTransaction":
+            tx.transaction_id, accepted = self.v.start_result(result)
+            if not accepted and self.tx is tx and self.config["StopTransactionOnInvalidId"]:
+                self.charger.stop("DeAuthorized")
+
+    async def _heartbeat(self):
+        while True:
+            interval_ms = self.config["HeartbeatInterval"] * 1000
+            idle_ms = self.clock.ms() - self.last_sent_ms
+            if idle_ms < interval_ms or not self.booted or not self.link.online.is_set():
+                await asyncio.sleep(max(interval_ms - idle_ms, 1000) / 1000)
+                continue
+            action, payload = self.v.heartbeat()
+            try:
+                await self.link.call(action, payload)
+                self.last_sent_ms = self.clock.ms()
+            except CallFailed as exc:
+                self.log("heartbeat", str(exc))
+                await asyncio.sleep(10)
+
+    async def _sample_meter(self):
+        while True:
+            interval_s = self.config["MeterValueSampleInterval"]
+            await asyncio.sleep(interval_s if interval_s > 0 else 60)
+            tx = self.tx
+            if tx is None or interval_s <= 0:
+                continue
+            reading = await self.charger.read_meter()
+            if reading is None or self.tx is not tx:
+                continue
+            value = self.v.meter_value(reading, self.config["MeterValuesSampledData"], "Sample.Periodic",
+                                       self.clock.utc(), self.charger.soc_pct())
+            self._send_tx("MeterValues", tx, lambda: self.v.meter_values(CONNECTOR, tx.transaction_id, [value])[1])
+
+    # Outbox -----------------------------------------------------------------------------------
+
+    def _send(self, action, payload):
+        self.outbox.append([action, payload, None, None])
+        self._wake.set()
+
+    def _send_tx(self, action, tx, build):
+        # Built when sent: the transactionId is only known once StartTransaction is answered.
+        self.outbox.append([action, None, build, tx])
+        self._wake.set()
+
+    # Events from the charger ------------------------------------------------------------------
+
+    def status_changed(self):
+        status, error_code, info = self.charger.connector_status()
+        if (status, error_code) == self._last_status:
+            return
+        self._last_status = (status, error_code)
+        # An unsent status is stale now: only the newest one goes out.
+        self.outbox = [e for e in self.outbox if not (e[0] == "StatusNotification" and e[3] is None)]
+        self._send(*self.v.status(CONNECTOR, status, error_code, self.clock.utc(), info))
+
+    def tx_started(self):
+        tx = Transaction(self.pending_id_tag or "unknown", self.clock.utc())
+        self.pending_id_tag = None
+        self.tx = tx
+
+        def build():
+            if tx.begin is None:
+                return None  # the meter has not answered yet
+            return self.v.start_transaction(CONNECTOR, tx.id_tag, tx.begin.energy_wh, tx.start_ts)[1]
+
+        self._send_tx("StartTransaction", tx, build)
+        asyncio.create_task(self._read_meter_into(tx, "begin"))
+
+    def tx_ended(self, reason):
+        tx = self.tx
+        if tx is None:
+            return
+        self.tx = None
+        tx.stop_ts = self.clock.utc()
+        tx.reason = reason
+
+        def build():
+            if tx.end is None:
+                return None
+            sampled = self.config["StopTxnSampledData"]
+            data = [self.v.meter_value(tx.begin, sampled, "Transaction.Begin", tx.start_ts),
+                    self.v.meter_value(tx.end, sampled, "Transaction.End", tx.stop_ts)]
+            return self.v.stop_transaction(tx.transaction_id, tx.end.energy_wh, tx.stop_ts, reason,
+                                           tx.id_tag, data)[1]
+
+        self._send_tx("StopTransaction", tx, build)
+        asyncio.create_task(self._read_meter_into(tx, "end"))
+
+    async def _read_meter_into(self, tx, which):
+        # Begin: before the contactor closes; end: after it opened, so the register is final.
+        reading = await self.charger.read_meter()
+        if reading is None:
+            self.log("meter", "no reading for transaction %s" % which)
+            reading = _NO_READING
+        setattr(tx, which, reading)
+        self._wake.set()
+
+    async def present_token(self, id_tag):
+        """An RFID tag at the reader: authorize it with the CSMS and let the charger go on."""
+        action, payload = self.v.authorize(id_tag)
+        try:
+            accepted = self.v.id_tag_accepted(await self.link.call(action, payload))
+        except CallFailed as exc:
+            self.log("authorize", str(exc))
+            accepted = False  # local authorization offline is issue #5
+        if accepted:
+            self.pending_id_tag = id_tag
+            self.charger.authorize()
+        return accepted
+
+    # Commands from the CSMS -------------------------------------------------------------------
+
+    async def _handle(self, call):
+        return await self.v.handle(self, call)
+
+    def remote_start(self, id_tag, connector_id):
+        if connector_id not in (None, CONNECTOR) or self.tx is not None or not self.charger.can_start():
+            return "Rejected"
+        if self.config["AuthorizeRemoteTxRequests"]:
+            asyncio.create_task(self.present_token(id_tag))
+        else:
+            self.pending_id_tag = id_tag
+            self.charger.authorize()
+        return "Accepted"
+
+    def remote_stop(self, transaction_id):
+        if self.tx is None or self.tx.transaction_id != transaction_id:
+            return "Rejected"
+        self.charger.stop("Remote")
+        return "Accepted"
+
+    def change_configuration(self, key, value):
+        return self.config.set(key, value)
+
+    def reset(self, kind):
+        self.reset_requested = kind
+        if self.tx is not None:
+            self.charger.stop("HardReset" if kind == "Hard" else "SoftReset")
+        asyncio.create_task(self._reboot_when_idle())
+        return "Accepted"
+
+    async def _reboot_when_idle(self):
+        # Let StopTransaction and friends reach the CSMS first, then boot again.
+        while self.tx is not None or self.outbox:
+            await asyncio.sleep(0.5)
+        self.booted = False
+        self.reset_requested = None
+        await self.link.stop_connection()
