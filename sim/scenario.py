@@ -11,13 +11,9 @@ import collections
 import json
 import time
 
-from firmware.app import Firmware
-from hal.sim import sim_board
 from sim.csms import Csms
 from sim.ev import Ev
-from sim.memlink import MemoryNetwork
-from sim.meter import MeterModel, MeterUart, SimSdm630
-from sim.plant import Plant
+from sim.rig import Rig
 
 
 class Options:
@@ -113,27 +109,21 @@ async def run_session(opts, clock):
     wall0 = time.perf_counter()
     start_ms = clock.ms()
     trace = Trace(opts.trace_path, clock)
-    csms = None
-    if opts.csms_url:
+    csms = network = None
+    url = opts.csms_url
+    if opts.csms_url or opts.realtime:
         from hal.ws_cpython import WebSocketNetwork
 
-        network, url = WebSocketNetwork(), opts.csms_url
-    else:
+        network = WebSocketNetwork()
+    if not opts.csms_url:
         csms = Csms(accepted_tokens=[opts.token], heartbeat_interval_s=opts.heartbeat_s, clock=clock)
         if opts.realtime:
-            from hal.ws_cpython import WebSocketNetwork
-
-            port = await csms.serve_websocket("127.0.0.1", 0)
-            network, url = WebSocketNetwork(), "ws://127.0.0.1:%d/ocpp" % port
-        else:
-            network, url = MemoryNetwork(acceptor=csms.accept), "mem://csms/ocpp"
+            url = "ws://127.0.0.1:%d/ocpp" % await csms.serve_websocket("127.0.0.1", 0)
     ev = Ev(capacity_kwh=opts.capacity_kwh, soc_start_pct=opts.soc_start_pct,
             soc_target_pct=opts.soc_target_pct, max_current_a=opts.max_current_a, phases=opts.phases)
-    meter_model = MeterModel(clock.ms)
-    plant = Plant(clock, ev, meter_model)
-    board = sim_board(plant, clock, network, MeterUart(SimSdm630(meter_model)))
-    fw = Firmware(board, url, opts.cp_id, opts.ocpp, trace=trace,
-                  config={"MeterValueSampleInterval": opts.meter_interval_s})
+    rig = Rig(clock, opts.cp_id, ev, csms, url, network, trace=trace, ocpp=opts.ocpp,
+              config={"MeterValueSampleInterval": opts.meter_interval_s})
+    fw, plant, meter_model = rig.fw, rig.plant, rig.meter_model
     fw.start()
     progress = _Progress(opts.progress, clock, plant, fw, meter_model, start_ms)
     plant.listeners.append(progress.poke)
@@ -142,9 +132,7 @@ async def run_session(opts, clock):
         await _settle(fw, csms, clock)
     finally:
         progress.poke(force=True)
-        await fw.stop()
-        if csms is not None:
-            await csms.stop()
+        await rig.stop()
         trace.close()
     result.energy_wh = progress.tx_energy_wh()
     result.peak_current_a = plant.peak_current_a

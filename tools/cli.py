@@ -1,0 +1,114 @@
+"""The `evse` command: run a simulated charge session, benchmark the stack."""
+
+import argparse
+import asyncio
+import sys
+
+from tools import bench
+
+
+def _session_options(args, progress):
+    from sim.scenario import Options
+
+    return Options(
+        cp_id=args.id, token=args.token, ocpp=args.ocpp, csms_url=args.csms, realtime=args.realtime,
+        capacity_kwh=args.capacity_kwh, soc_start_pct=args.soc_start, soc_target_pct=args.soc_target,
+        max_current_a=args.max_current, phases=args.phases, minutes=args.minutes,
+        meter_interval_s=args.meter_interval, trace_path=args.trace, progress=progress,
+    )
+
+
+def _check(args):
+    problems = []
+    if not 0 <= args.soc_start < args.soc_target <= 100:
+        problems.append("need 0 <= --soc-start < --soc-target <= 100")
+    if args.capacity_kwh <= 0:
+        problems.append("--capacity-kwh must be above 0")
+    if not 6 <= args.max_current <= 80:
+        problems.append("--max-current must be within 6..80 A (IEC 61851-1 PWM range)")
+    if args.minutes <= 0:
+        problems.append("--minutes must be above 0")
+    if args.csms and not args.csms.startswith(("ws://", "wss://")):
+        problems.append("--csms takes a ws:// or wss:// URL")
+    return problems
+
+
+def cmd_sim(args):
+    problems = _check(args)
+    if problems:
+        for problem in problems:
+            print("evse sim: " + problem, file=sys.stderr)
+        return 2
+    tty = sys.stdout.isatty()
+    last = [None]
+
+    def progress(snapshot):
+        line = snapshot.line()
+        if tty:
+            sys.stdout.write("\r" + line + "\033[K")
+            sys.stdout.flush()
+        elif line[11:] != last[0]:  # without a terminal, print only what changed (time aside)
+            print(line)
+        last[0] = line[11:]
+
+    opts = _session_options(args, progress)
+    realtime = args.realtime or bool(args.csms)
+    if realtime:
+        from sim.vloop import RealClock
+
+        result = asyncio.run(_real(opts, RealClock()))
+    else:
+        from sim import vloop
+        from sim.scenario import run_session
+
+        result = vloop.run(lambda clock: run_session(opts, clock))
+    if tty:
+        print()
+    print("\n".join(result.summary_lines()))
+    return 0 if result.passed else 1
+
+
+async def _real(opts, clock):
+    from sim.scenario import run_session
+
+    return await run_session(opts, clock)
+
+
+def cmd_bench(args):
+    return bench.main(args)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="evse", description="EV charger firmware: simulation and tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("sim", help="run one complete simulated charge session")
+    sim.add_argument("--csms", metavar="URL", help="external CSMS (ws://...); the charge point id is appended")
+    sim.add_argument("--id", default="CP1", help="charge point identity (default CP1)")
+    sim.add_argument("--ocpp", default="1.6", choices=["1.6"], help="OCPP version (2.0.1 comes later)")
+    sim.add_argument("--token", default="TAG1", help="the RFID tag the driver presents")
+    sim.add_argument("--realtime", action="store_true", help="run on the wall clock over a real WebSocket")
+    sim.add_argument("--capacity-kwh", type=float, default=60.0, help="EV battery capacity (default 60)")
+    sim.add_argument("--soc-start", type=float, default=20.0, help="start SoC %% (default 20)")
+    sim.add_argument("--soc-target", type=float, default=80.0, help="target SoC %% (default 80)")
+    sim.add_argument("--max-current", type=float, default=32.0, help="EV max current per phase, A (default 32)")
+    sim.add_argument("--phases", type=int, default=3, choices=[1, 3], help="phases the EV uses (default 3)")
+    sim.add_argument("--minutes", type=float, default=240.0, help="cap on the session, virtual minutes")
+    sim.add_argument("--meter-interval", type=int, default=60, help="MeterValueSampleInterval, s (default 60)")
+    sim.add_argument("--trace", metavar="FILE", help="write a JSON-lines trace of the session")
+    sim.set_defaults(func=cmd_sim)
+
+    b = sub.add_parser("bench", help="benchmark: one-hour 11 kW session, meter values every 10 s")
+    b.add_argument("--runs", type=int, default=5, help="repetitions (the median is reported)")
+    b.add_argument("--profile", action="store_true", help="also print where the time goes (cProfile)")
+    b.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
