@@ -84,23 +84,26 @@ class Charger:
 
     async def _sample_pilot(self):
         pilot_in = self.board.pilot_in
+        high_mv, low_mv = pilot_in.read()  # the first sample at once: the CP state is known 30 ms after boot
         while True:
-            deadline = self.reader.next_deadline()
-            now = self.clock.ms()
-            timeout = PILOT_IDLE_WAIT_MS if deadline is None else max(deadline - now, 0)
-            high_mv, low_mv = await pilot_in.wait(timeout)
             was_diode_ok = self.reader.diode_ok
-            if not self.reader.feed(high_mv, low_mv, self.clock.ms(), self.session.pilot == "pwm"):
-                continue
-            if self.reader.diode_ok != was_diode_ok:
-                if self.reader.diode_ok:
-                    self._clear("pilot")
-                else:
-                    self._fault("pilot")
-            state = self.reader.state
-            if state != self.session.cp:
-                self.trace("cp", state=state, high_mv=high_mv, low_mv=low_mv)
-                self._event("cp_invalid" if state == pilot.INVALID else "cp_" + state)
+            changed = self.reader.feed(high_mv, low_mv, self.clock.ms(), self.session.pilot == "pwm")
+            deadline = self.reader.next_deadline()
+            timeout = PILOT_IDLE_WAIT_MS if deadline is None else max(deadline - self.clock.ms(), 0)
+            if changed:
+                self._pilot_changed(was_diode_ok, high_mv, low_mv)
+            high_mv, low_mv = await pilot_in.wait(timeout)
+
+    def _pilot_changed(self, was_diode_ok, high_mv, low_mv):
+        if self.reader.diode_ok != was_diode_ok:
+            if self.reader.diode_ok:
+                self._clear("pilot")
+            else:
+                self._fault("pilot")
+        state = self.reader.state
+        if state != self.session.cp:
+            self.trace("cp", state=state, high_mv=high_mv, low_mv=low_mv)
+            self._event("cp_invalid" if state == pilot.INVALID else "cp_" + state)
 
     async def _run_timers(self):
         # One task serves the session's and the contactor's deadlines; any event re-arms it.

@@ -90,6 +90,10 @@ class Plant:
         self._last_ms = clock.ms()
         self._ev_reaction = None
         self._next_check = None
+        # Fault injection: a stubborn EV that stops watching the pilot. It keeps S2 as it is and goes on
+        # drawing the current it was last offered (the story "the car keeps drawing after PWM stops").
+        self.ev_ignores_pilot = False
+        self._ev_offer_a = 0.0  # the offer as the EV understands it
         self.listeners = []  # fn() called after every recompute (progress display, trace)
 
     # The pilot, seen from both ends -----------------------------------------------------------
@@ -138,8 +142,10 @@ class Plant:
         if now > self._last_ms and self.current_a > 0:
             self.ev.charge(self.current_a, self.voltage_v, now - self._last_ms)
         self._last_ms = now
+        if not self.ev_ignores_pilot:
+            self._ev_offer_a = self.offered_a()
         flowing = self.contactor.closed and self.ev.plugged and self.ev.s2_closed
-        self.current_a = self.ev.demand_a(self.offered_a()) if flowing else 0.0
+        self.current_a = self.ev.demand_a(self._ev_offer_a) if flowing else 0.0
         self.peak_current_a = max(self.peak_current_a, self.current_a)
         phases = [self.current_a if i < self.ev.phases else 0.0 for i in range(3)]
         self.meter.set_currents(*phases)
@@ -168,10 +174,10 @@ class Plant:
 
     def _ev_react(self):
         # A well-behaved EV: closes S2 when offered a usable current and it wants energy; opens S2
-        # when the offer goes away or the battery is full.
+        # when the offer goes away or the battery is full. A stubborn EV (ev_ignores_pilot) does neither.
         ev = self.ev
         want_s2 = ev.plugged and ev.wants_charge and self.offered_a() >= 6.0
-        if want_s2 == ev.s2_closed or not ev.plugged:
+        if want_s2 == ev.s2_closed or not ev.plugged or self.ev_ignores_pilot:
             if self._ev_reaction is not None:
                 self._ev_reaction.cancel()
                 self._ev_reaction = None

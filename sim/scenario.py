@@ -37,7 +37,7 @@ class Options:
         self.unplug_after_s = kw.get("unplug_after_s", 60.0)
         self.heartbeat_s = kw.get("heartbeat_s", 300)
         self.trace_path = kw.get("trace_path")
-        self.progress = kw.get("progress")  # fn(Snapshot) or None
+        self.progress = kw.get("progress")  # fn(Snapshot) after every change in the plant, or None
 
 
 class Result:
@@ -54,12 +54,13 @@ class Result:
         self.wall_s = 0.0
         self.virtual_s = 0.0
         self.stopped_at_cap = False
+        self.virtual_clock = True
 
     def summary_lines(self):
         lines = [
             "energy delivered : %.3f kWh (billed %s)" % (
                 self.energy_wh / 1000, "-" if self.billed_wh is None else "%.3f kWh" % (self.billed_wh / 1000)),
-            "session time     : %s (virtual)%s" % (hms(self.session_s), ", stopped at the time cap" if self.stopped_at_cap else ""),
+            "session time     : %s (%s)%s" % (hms(self.session_s), "virtual" if self.virtual_clock else "wall clock", ", stopped at the time cap" if self.stopped_at_cap else ""),
             "peak current     : %.1f A" % self.peak_current_a,
             "final SoC        : %.1f %%" % self.soc_pct,
             "OCPP messages    : " + ", ".join("%s %d" % (k, v) for k, v in sorted(self.messages.items())),
@@ -106,6 +107,7 @@ class Trace:
 async def run_session(opts, clock):
     """Run one session on the running loop with the given clock; returns a Result."""
     result = Result()
+    result.virtual_clock = not (opts.realtime or opts.csms_url)
     wall0 = time.perf_counter()
     start_ms = clock.ms()
     trace = Trace(opts.trace_path, clock)
@@ -131,7 +133,7 @@ async def run_session(opts, clock):
         await _drive(opts, clock, fw, plant, result)
         await _settle(fw, csms, clock)
     finally:
-        progress.poke(force=True)
+        progress.poke()
         await rig.stop()
         trace.close()
     result.energy_wh = progress.tx_energy_wh()
@@ -226,9 +228,8 @@ class _Progress:
         self.start_ms = start_ms
         self.tx_start_wh = None
         self.tx_end_wh = None
-        self._last_wall = 0.0
 
-    def poke(self, force=False):
+    def poke(self):
         session = self.fw.charger.session
         if session.tx_active and self.tx_start_wh is None:
             self.tx_start_wh = self.meter.energy_wh
@@ -236,10 +237,6 @@ class _Progress:
             self.tx_end_wh = self.meter.energy_wh
         if self.callback is None:
             return
-        wall = time.perf_counter()
-        if not force and wall - self._last_wall < 0.1:
-            return
-        self._last_wall = wall
         ev = self.plant.ev
         self.callback(Snapshot((self.clock.ms() - self.start_ms) / 1000, session.cp, self.plant.current_a,
                                self.meter.power_w, (self.meter.energy_wh - (self.tx_start_wh or self.meter.energy_wh)),

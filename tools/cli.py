@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import sys
+import time
 
 from tools import bench
 
@@ -40,16 +41,23 @@ def cmd_sim(args):
             print("evse sim: " + problem, file=sys.stderr)
         return 2
     tty = sys.stdout.isatty()
-    last = [None]
+    last = {"wall": 0.0, "key": None, "t_s": -1e9, "snapshot": None}
 
     def progress(snapshot):
-        line = snapshot.line()
+        last["snapshot"] = snapshot
+        # On a terminal: one line rewritten at most 10 times a second. Elsewhere (CI logs): a line
+        # when the CP state or the OCPP status changes, and every 15 virtual minutes.
         if tty:
-            sys.stdout.write("\r" + line + "\033[K")
-            sys.stdout.flush()
-        elif line[11:] != last[0]:  # without a terminal, print only what changed (time aside)
-            print(line)
-        last[0] = line[11:]
+            wall = time.perf_counter()
+            if wall - last["wall"] >= 0.1:
+                last["wall"] = wall
+                sys.stdout.write("\r" + snapshot.line() + "\033[K")
+                sys.stdout.flush()
+            return
+        key = (snapshot.cp, snapshot.status)
+        if key != last["key"] or snapshot.t_s - last["t_s"] >= 900:
+            last["key"], last["t_s"] = key, snapshot.t_s
+            print(snapshot.line())
 
     opts = _session_options(args, progress)
     realtime = args.realtime or bool(args.csms)
@@ -62,8 +70,8 @@ def cmd_sim(args):
         from sim.scenario import run_session
 
         result = vloop.run(lambda clock: run_session(opts, clock))
-    if tty:
-        print()
+    if tty and last["snapshot"] is not None:
+        sys.stdout.write("\r" + last["snapshot"].line() + "\033[K\n")
     print("\n".join(result.summary_lines()))
     return 0 if result.passed else 1
 

@@ -22,6 +22,7 @@ class Transaction:
         self.stop_ts = None
         self.reason = None
         self.transaction_id = None  # assigned by the CSMS in StartTransaction.conf
+        self.sampled_ms = None  # clock ms of the last periodic sample (the start, before the first)
 
 
 class _Reading:
@@ -52,6 +53,7 @@ class ChargePoint:
         self.last_sent_ms = 0
         self.reset_requested = None
         self._wake = asyncio.Event()
+        self._sampling = asyncio.Event()  # the transaction or the sample interval changed
         self._last_status = None
         link.handler = self._handle
         link.on_connect = self._on_connect
@@ -140,12 +142,26 @@ class ChargePoint:
                 await asyncio.sleep(10)
 
     async def _sample_meter(self):
+        # "Samples are acquired and transmitted periodically at this interval from the start of the
+        # charging transaction" (OCPP 1.6 section 9.1, MeterValueSampleInterval; 0 = none). A new
+        # transaction or a new interval wakes this task, so a change takes effect at once.
         while True:
-            interval_s = self.config["MeterValueSampleInterval"]
-            await asyncio.sleep(interval_s if interval_s > 0 else 60)
+            self._sampling.clear()
             tx = self.tx
-            if tx is None or interval_s <= 0:
+            interval_ms = self.config["MeterValueSampleInterval"] * 1000
+            if tx is None or interval_ms <= 0:
+                await self._sampling.wait()
                 continue
+            due_ms = tx.sampled_ms + interval_ms
+            delay_ms = due_ms - self.clock.ms()
+            if delay_ms > 0:
+                try:
+                    await asyncio.wait_for(self._sampling.wait(), delay_ms / 1000)
+                    continue
+                except asyncio.TimeoutError:
+                    pass
+            now = self.clock.ms()
+            tx.sampled_ms = due_ms if now - due_ms < interval_ms else now  # on the grid unless far behind
             reading = await self.charger.read_meter()
             if reading is None or self.tx is not tx:
                 continue
@@ -177,8 +193,10 @@ class ChargePoint:
 
     def tx_started(self):
         tx = Transaction(self.pending_id_tag or "unknown", self.clock.utc())
+        tx.sampled_ms = self.clock.ms()
         self.pending_id_tag = None
         self.tx = tx
+        self._sampling.set()
 
         def build():
             if tx.begin is None:
@@ -193,6 +211,7 @@ class ChargePoint:
         if tx is None:
             return
         self.tx = None
+        self._sampling.set()
         tx.stop_ts = self.clock.utc()
         tx.reason = reason
 
@@ -219,6 +238,11 @@ class ChargePoint:
 
     async def present_token(self, id_tag):
         """An RFID tag at the reader: authorize it with the CSMS and let the charger go on."""
+        if not self.booted:
+            # No request but BootNotification until it is Accepted (OCPP 1.6 section 4.2); local
+            # authorization without the CSMS is issue #5.
+            self.log("authorize", "refused: BootNotification not accepted yet")
+            return False
         action, payload = self.v.authorize(id_tag)
         try:
             accepted = self.v.id_tag_accepted(await self.link.call(action, payload))
@@ -252,7 +276,10 @@ class ChargePoint:
         return "Accepted"
 
     def change_configuration(self, key, value):
-        return self.config.set(key, value)
+        status = self.config.set(key, value)
+        if key == "MeterValueSampleInterval" and status == "Accepted":
+            self._sampling.set()
+        return status
 
     def reset(self, kind):
         self.reset_requested = kind

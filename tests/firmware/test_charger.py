@@ -1,0 +1,136 @@
+# portable
+# The power path (pilot sampling -> session -> pilot output and contactor) on a fake board, under the
+# real asyncio of CPython and of MicroPython. A fake is right here: it stands for a board's pins.
+import asyncio
+import time
+
+from firmware.charger import Charger
+from firmware.config import Config
+from hal.interfaces import Board
+from tests.portable import run_async
+
+LEVELS = {"A": (12000, 12000), "B": (8980, -12000), "C": (5990, -12000)}
+
+
+class Clock:
+    def __init__(self):
+        self._t0 = self._now()
+
+    def _now(self):
+        if hasattr(time, "ticks_ms"):
+            return time.ticks_ms()
+        return int(time.monotonic() * 1000)
+
+    def ms(self):
+        if hasattr(time, "ticks_diff"):
+            return time.ticks_diff(self._now(), self._t0)
+        return self._now() - self._t0
+
+    def utc(self):
+        return "2026-01-01T00:00:00Z"
+
+
+class PilotOut:
+    def __init__(self):
+        self.log = []
+
+    def x1(self):
+        self.log.append("x1")
+
+    def pwm(self, duty_permille):
+        self.log.append(duty_permille)
+
+    def f(self):
+        self.log.append("f")
+
+
+class PilotIn:
+    def __init__(self):
+        self.levels = LEVELS["A"]
+        self.changed = asyncio.Event()
+
+    def read(self):
+        return self.levels
+
+    def set(self, state):
+        self.levels = LEVELS[state]
+        self.changed.set()
+
+    async def wait(self, timeout_ms):
+        try:
+            await asyncio.wait_for(self.changed.wait(), timeout_ms / 1000)
+        except asyncio.TimeoutError:
+            pass
+        self.changed.clear()
+        return self.levels
+
+
+class Pin:
+    def __init__(self):
+        self.on = False
+        self.callback = None
+
+    def set(self, on):
+        self.on = on
+
+    def value(self):
+        return self.on
+
+    def on_change(self, callback):
+        self.callback = callback
+
+
+def make_charger():
+    pins = {"coil": Pin(), "feedback": Pin(), "rcd": Pin()}
+    board = Board(clock=Clock(), pilot_out=PilotOut(), pilot_in=PilotIn(), contactor=pins["coil"],
+                  contactor_feedback=pins["feedback"], rcd_trip=pins["rcd"], meter_uart=None, storage=None,
+                  network=None, info={"max_current_a": 16})
+    return Charger(board, Config(), None), board, pins
+
+
+async def until(pred, timeout_ms=2000):
+    waited = 0
+    while not pred():
+        if waited >= timeout_ms:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.005)
+        waited += 5
+
+
+def test_plug_authorize_charge_and_unplug_drive_pilot_and_coil():
+    async def story():
+        charger, board, pins = make_charger()
+        tasks = [asyncio.create_task(c) for c in charger.tasks()]
+        board.pilot_in.set("B")
+        await until(lambda: charger.session.status == "Preparing")
+        charger.authorize()
+        assert board.pilot_out.log[-1] == 266  # 16 A -> 26.6 % duty
+        board.pilot_in.set("C")
+        await until(lambda: pins["coil"].on)
+        pins["feedback"].set(True)
+        board.pilot_in.set("A")
+        await until(lambda: not pins["coil"].on)
+        assert charger.session.status == "Available"
+        for task in tasks:
+            task.cancel()
+
+    run_async(story())
+
+
+def test_rcd_trip_opens_the_coil_and_drives_f():
+    async def story():
+        charger, board, pins = make_charger()
+        tasks = [asyncio.create_task(c) for c in charger.tasks()]
+        board.pilot_in.set("C")
+        await until(lambda: charger.session.cp == "C")
+        charger.authorize()
+        assert pins["coil"].on
+        pins["rcd"].on = True
+        pins["rcd"].callback(True)
+        assert not pins["coil"].on
+        assert board.pilot_out.log[-1] == "f"
+        assert charger.connector_status()[:2] == ("Faulted", "GroundFailure")
+        for task in tasks:
+            task.cancel()
+
+    run_async(story())
