@@ -86,6 +86,12 @@ def cmd_bench(args):
     return bench.main(args)
 
 
+def cmd_diagram(args):
+    from tools import diagram
+
+    return diagram.main(args)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="evse", description="EV charger firmware: simulation and tools")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -110,6 +116,9 @@ def build_parser():
     b.add_argument("--runs", type=int, default=5, help="repetitions (the median is reported)")
     b.add_argument("--profile", action="store_true", help="also print where the time goes (cProfile)")
     b.set_defaults(func=cmd_bench)
+
+    d = sub.add_parser("diagram", help="print the IEC 61851 session table as a Mermaid state diagram")
+    d.set_defaults(func=cmd_diagram)
     return parser
 
 
