@@ -9,9 +9,10 @@ R = "R"
 VERSION = 1  # of the stored record's layout
 STORE_KEY = "config"
 
+# The measurands the metering can report (firmware/ocpp/v16.py meter_value). A CSL key naming any other
+# is Rejected: Accepting it would promise values the CSMS never gets.
 MEASURANDS = (
     "Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage", "SoC",
-    "Current.Offered", "Frequency", "Temperature",
 )
 
 # name: (type, default, access, (min, max) or None). OCPP 1.6 section 9 (fact sheet 4.3).
@@ -59,10 +60,12 @@ def parse(name, text):
             raise ConfigError("%s must be true or false, not %r" % (name, text))
         return low == "true"
     if kind == "int":
-        try:
-            value = int(text)
-        except ValueError:
+        # Plain ASCII digits with an optional sign: int() alone also takes "1_000", " 7 " and (on
+        # CPython only) non-ASCII digits, so the two runtimes would disagree.
+        digits = text[1:] if text[:1] in ("-", "+") else text
+        if not digits or not all("0" <= c <= "9" for c in digits) or len(digits) > 18:
             raise ConfigError("%s must be an integer, not %r" % (name, text))
+        value = int(text)
         if limits is not None and not limits[0] <= value <= limits[1]:
             raise ConfigError("%s must be within %d..%d, not %d" % (name, limits[0], limits[1], value))
         return value
@@ -73,6 +76,16 @@ def parse(name, text):
             if item not in allowed:
                 raise ConfigError("%s: unsupported item %r" % (name, item))
     return ",".join(items)
+
+
+_JSON_TYPES = {"bool": (bool,), "int": (int,), "csl": (str,)}
+
+
+def _stored_type_ok(kind, value):
+    # What _save wrote: a JSON true/false for bool, a number for int (never a bool), a string for csl.
+    if kind != "bool" and (value is True or value is False):
+        return False
+    return isinstance(value, _JSON_TYPES[kind])
 
 
 def render(value):
@@ -106,18 +119,30 @@ class Config:
             return
         try:
             record = json.loads(raw)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
             if record.get("version") != VERSION:
                 raise ValueError("layout version %r" % record.get("version"))
             stored = record["values"]
-        except (ValueError, KeyError, AttributeError, TypeError) as exc:
-            self.problems.append("stored configuration unreadable (%s); using defaults" % exc)
+            if not isinstance(stored, dict):
+                raise ValueError("values is not a JSON object")
+        except Exception as exc:  # ValueError, UnicodeError, KeyError, RecursionError...
+            self.problems.append("stored configuration unreadable (%s: %s); using defaults"
+                                 % (type(exc).__name__, exc))
             return
         for name in stored:
             if name not in KEYS:
                 self.problems.append("unknown stored key %s ignored" % name)
                 continue
+            kind, _default, access, _limits = KEYS[name]
+            if access != RW:
+                continue  # read-only keys are the firmware's facts; older firmware stored them too
+            value = stored[name]
+            if not _stored_type_ok(kind, value):
+                self.problems.append("stored %s has the wrong type (%r); default kept" % (name, value))
+                continue
             try:
-                self.values[name] = parse(name, render(stored[name]))
+                self.values[name] = parse(name, render(value))
             except ConfigError as exc:
                 self.problems.append("%s; default kept" % exc)
 
@@ -136,7 +161,12 @@ class Config:
 
     def _save(self):
         if self.storage is not None:
-            record = {"version": VERSION, "values": self.values}
+            # Only the RW keys: a read-only value stored once would hide a newer firmware's value.
+            values = {}
+            for name in KEYS:
+                if KEYS[name][2] == RW:
+                    values[name] = self.values[name]
+            record = {"version": VERSION, "values": values}
             self.storage.write(STORE_KEY, json.dumps(record).encode())
 
     def entries(self, names=None):

@@ -32,7 +32,7 @@ STATUS = {
     IDLE: "Available",
     WAIT_PLUG: "Preparing",
     PLUGGED: "Preparing",
-    READY: "Preparing",
+    READY: "SuspendedEV",  # OCPP 1.6 4.9: a transaction runs and energy is offered, the EV takes none yet
     CHARGING: "Charging",
     EV_PAUSED: "SuspendedEV",
     PAUSING: "SuspendedEVSE",

@@ -21,7 +21,8 @@ class Options:
 
     def __init__(self, **kw):
         self.cp_id = kw.get("cp_id", "CP1")
-        self.token = kw.get("token", "TAG1")
+        self.token = kw.get("token", "TAG1")  # what the driver presents
+        self.accepted_tokens = kw.get("accepted_tokens", ("TAG1",))  # what the embedded CSMS knows
         self.ocpp = kw.get("ocpp", "1.6")
         self.csms_url = kw.get("csms_url")  # None: the embedded CSMS
         self.realtime = kw.get("realtime", False)
@@ -118,7 +119,7 @@ async def run_session(opts, clock):
 
         network = WebSocketNetwork()
     if not opts.csms_url:
-        csms = Csms(accepted_tokens=[opts.token], heartbeat_interval_s=opts.heartbeat_s, clock=clock)
+        csms = Csms(accepted_tokens=opts.accepted_tokens, heartbeat_interval_s=opts.heartbeat_s, clock=clock)
         if opts.realtime:
             url = "ws://127.0.0.1:%d/ocpp" % await csms.serve_websocket("127.0.0.1", 0)
     ev = Ev(capacity_kwh=opts.capacity_kwh, soc_start_pct=opts.soc_start_pct,
@@ -129,9 +130,12 @@ async def run_session(opts, clock):
     fw.start()
     progress = _Progress(opts.progress, clock, plant, fw, meter_model, start_ms)
     plant.listeners.append(progress.poke)
+    failure = None
     try:
         await _drive(opts, clock, fw, plant, result)
         await _settle(fw, csms, clock)
+    except SessionError as exc:
+        failure = str(exc)
     finally:
         progress.poke()
         await rig.stop()
@@ -145,6 +149,8 @@ async def run_session(opts, clock):
         _judge(result, csms.station(opts.cp_id), progress)
     else:
         result.passed, result.reason = True, "external CSMS: see its records"
+    if failure is not None:
+        result.passed, result.reason = False, failure
     return result
 
 

@@ -7,6 +7,7 @@ from hal.interfaces import ConnectionClosed
 
 BACKOFF_MIN_MS = 1000  # first reconnect wait; doubled per failure (OCPP 2.0.1 RetryBackOff* practice)
 BACKOFF_MAX_MS = 60000
+STABLE_MS = 60000  # a connection that lasted this long resets the back-off when it drops
 
 
 class CallFailed(Exception):
@@ -37,6 +38,7 @@ class Link:
         self._answer = None
         self._answered = asyncio.Event()
         self._stopping = False
+        self._stopped = asyncio.Event()  # set by stop(): cuts a back-off wait short
 
     async def run(self):
         backoff_ms = BACKOFF_MIN_MS
@@ -44,23 +46,46 @@ class Link:
             try:
                 self._conn = await self.network.connect(self.url, self.subprotocol, self.headers)
             except (OSError, ConnectionClosed):
-                await asyncio.sleep(backoff_ms / 1000)
+                await self._pause(backoff_ms)
                 backoff_ms = min(backoff_ms * 2, BACKOFF_MAX_MS)
                 continue
-            backoff_ms = BACKOFF_MIN_MS
+            up_ms = self.clock.ms()
             self.connects += 1
             self.rpc.reset()
             self.online.set()
             if self.on_connect is not None:
                 asyncio.create_task(self.on_connect())
+            conn = self._conn
             try:
-                await self._receive_loop()
+                await self._receive_loop(conn)
             except ConnectionClosed:
                 pass
+            except Exception as exc:  # a transport error or a bug: drop this connection, not the link
+                if self.trace is not None:
+                    self.trace("error", "%s: %s" % (type(exc).__name__, exc))
+                try:
+                    await conn.close()
+                except Exception:
+                    pass
             self._went_down()
+            if self._stopping:
+                break
+            # Wait before connecting again, also after a drop: a CSMS that accepts and at once closes
+            # must not get a reconnect storm. Back to the shortest wait once a connection held.
+            if self.clock.ms() - up_ms >= STABLE_MS:
+                backoff_ms = BACKOFF_MIN_MS
+            await self._pause(backoff_ms)
+            backoff_ms = min(backoff_ms * 2, BACKOFF_MAX_MS)
+
+    async def _pause(self, ms):
+        try:
+            await asyncio.wait_for(self._stopped.wait(), ms / 1000)
+        except asyncio.TimeoutError:
+            pass
 
     async def stop(self):
         self._stopping = True
+        self._stopped.set()
         conn = self._conn
         self._went_down()
         if conn is not None:
@@ -87,9 +112,9 @@ class Link:
             self.trace("out", text)
         await self._conn.send(text)
 
-    async def _receive_loop(self):
+    async def _receive_loop(self, conn):
         while True:
-            text = await self._conn.recv()
+            text = await conn.recv()
             if self.trace is not None:
                 self.trace("in", text)
             event, reply = self.rpc.receive(text, self.clock.ms())
@@ -105,7 +130,10 @@ class Link:
         try:
             reply = self.rpc.result(call.unique_id, await self.handler(call))
         except Exception as exc:  # RpcError keeps its code; a bug in a handler is an InternalError
-            reply = self.rpc.error_for(call.unique_id, exc)
+            try:
+                reply = self.rpc.error_for(call.unique_id, exc)
+            except Exception:  # e.g. RpcError details that are not JSON
+                reply = self.rpc.error(call.unique_id, _rpc.INTERNAL_ERROR, "%s: %s" % (type(exc).__name__, exc))
         await self._send(reply)
 
     async def call(self, action, payload):
@@ -121,12 +149,18 @@ class Link:
             except (OSError, ConnectionClosed):
                 self.rpc.reset()
                 raise CallFailed(action, "connection lost")
+            unique_id = self.rpc.outstanding[0]
             timeout_s = self.rpc.call_timeout_ms / 1000
             try:
                 await asyncio.wait_for(self._answered.wait(), timeout_s)
             except asyncio.TimeoutError:
                 self.rpc.poll(self.clock.ms() + self.rpc.call_timeout_ms)
                 raise CallFailed(action, "timeout")
+            finally:
+                # Cancelled while waiting: forget the CALL, or every later call() raises RpcBusy.
+                out = self.rpc.outstanding
+                if out is not None and out[0] == unique_id:
+                    self.rpc.reset()
             answer = self._answer
             if isinstance(answer, CallFailed):
                 raise answer

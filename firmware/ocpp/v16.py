@@ -7,8 +7,10 @@ SUBPROTOCOL = "ocpp1.6"
 VERSION = "1.6"
 ID_TOKEN_MAX = 20  # CiString20Type, OCPP 1.6 section 7.28
 
-# The 1.6 actions a CSMS may send (OCPP 1.6 section 5 and the security whitepaper). A known action
-# we have no handler for gets NotImplemented; anything else NotSupported (OCPP-J 1.6 section 4.2.3).
+# The 1.6 actions a CSMS may send (OCPP 1.6 section 5 and the security whitepaper). OCPP-J 1.6 section
+# 4.2.3 Table 7: NotSupported = "Requested Action is recognized but not supported by the receiver" (a
+# known action we have no handler for), NotImplemented = "Requested Action is not known by receiver"
+# (anything else). The `ocpp` package (mobilityhouse) answers the other way round (its issue #493).
 CSMS_ACTIONS = (
     "CancelReservation", "CertificateSigned", "ChangeAvailability", "ChangeConfiguration",
     "ClearCache", "ClearChargingProfile", "DataTransfer", "DeleteCertificate", "ExtendedTriggerMessage",
@@ -65,7 +67,9 @@ def start_result(payload):
 
 def stop_transaction(transaction_id, meter_stop_wh, timestamp, reason, id_tag, transaction_data):
     payload = {"transactionId": transaction_id, "meterStop": int(round(meter_stop_wh)),
-               "timestamp": timestamp, "reason": reason}
+               "timestamp": timestamp}
+    if reason:  # optional in StopTransaction.req; absent means Local
+        payload["reason"] = reason
     if id_tag:
         payload["idTag"] = id_tag
     if transaction_data:
@@ -137,6 +141,11 @@ async def _remote_stop(cp, payload):
 
 async def _get_configuration(cp, payload):
     keys = _field(payload, "key", list, required=False)
+    for name in keys or ():
+        if not isinstance(name, str):
+            raise RpcError("TypeConstraintViolation", "key must be a list of strings")
+        if len(name) > 50:  # CiString50Type
+            raise RpcError("TypeConstraintViolation", "key %s... is longer than 50" % name[:20])
     known, unknown = cp.config.entries(keys)
     result = {"configurationKey": known}
     if unknown:
@@ -170,6 +179,6 @@ async def handle(cp, call):
     handler = HANDLERS.get(call.action)
     if handler is None:
         if call.action in CSMS_ACTIONS:
-            raise RpcError("NotImplemented", "%s is not implemented yet" % call.action)
-        raise RpcError("NotSupported", "unknown action %s" % call.action)
+            raise RpcError("NotSupported", "%s is not supported yet" % call.action)
+        raise RpcError("NotImplemented", "unknown action %s" % call.action)
     return await handler(cp, call.payload)
