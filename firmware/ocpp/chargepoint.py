@@ -64,7 +64,8 @@ class ChargePoint:
         return [self.link.run(), self._serve_outbox(), self._heartbeat(), self._sample_meter()]
 
     async def _on_connect(self):
-        while not self.booted:
+        connection = self.link.connects  # a newer connection runs its own boot loop; this one then ends
+        while not self.booted and connection == self.link.connects:
             action, payload = self.v.boot(self.info)
             try:
                 status, interval_s = self.v.boot_result(await self.link.call(action, payload))
@@ -78,9 +79,11 @@ class ChargePoint:
             if status == "Accepted":
                 self.booted = True
                 if interval_s > 0:
-                    self.config.values["HeartbeatInterval"] = interval_s
+                    self.config.set("HeartbeatInterval", str(interval_s))  # validated like any other change
             else:  # Pending or Rejected: try again after the interval the CSMS gave
                 await asyncio.sleep(max(interval_s, 1))
+        if not self.booted:
+            return
         self._last_status = None
         self.status_changed()
         self._wake.set()
@@ -167,6 +170,8 @@ class ChargePoint:
                 continue
             value = self.v.meter_value(reading, self.config["MeterValuesSampledData"], "Sample.Periodic",
                                        self.clock.utc(), self.charger.soc_pct())
+            if not value["sampledValue"]:
+                continue  # nothing configured that this meter measures; an empty list is invalid in 1.6
             self._send_tx("MeterValues", tx, lambda: self.v.meter_values(CONNECTOR, tx.transaction_id, [value])[1])
 
     # Outbox -----------------------------------------------------------------------------------

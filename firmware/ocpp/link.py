@@ -14,7 +14,7 @@ class CallFailed(Exception):
     """An outgoing CALL got a CALLERROR, timed out, or the link went down under it."""
 
     def __init__(self, action, why, code=None):
-        Exception.__init__(self, "%s failed: %s" % (action, why))
+        super().__init__("%s failed: %s" % (action, why))
         self.action = action
         self.why = why
         self.code = code
