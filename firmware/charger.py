@@ -6,6 +6,7 @@ import asyncio
 from firmware import faults, pilot
 from firmware.contactor import Contactor
 from firmware.session import Session
+from firmware.waiting import event_or_timeout
 
 PILOT_IDLE_WAIT_MS = 10000  # longest pilot wait with nothing pending; a board's sampler polls inside
 
@@ -110,17 +111,9 @@ class Charger:
         while True:
             self._rearm.clear()
             deadlines = [d for d in (self.session.deadline, self.contactor.deadline) if d is not None]
-            if deadlines:
-                delay_ms = min(deadlines) - self.clock.ms()
-                if delay_ms > 0:
-                    try:
-                        await asyncio.wait_for(self._rearm.wait(), delay_ms / 1000)
-                        continue
-                    except asyncio.TimeoutError:
-                        pass
-            else:
-                await self._rearm.wait()
-                continue
+            timeout_ms = min(deadlines) - self.clock.ms() if deadlines else None
+            if await event_or_timeout(self._rearm, timeout_ms):
+                continue  # something changed: look at the deadlines again
             now = self.clock.ms()
             self._apply(self.session.poll(now))
             fault = self.contactor.poll(now)

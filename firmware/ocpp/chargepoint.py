@@ -9,6 +9,7 @@
 import asyncio
 
 from firmware.ocpp.link import CallFailed
+from firmware.waiting import event_or_timeout
 
 CONNECTOR = 1  # one connector per charger for now
 
@@ -156,13 +157,8 @@ class ChargePoint:
                 await self._sampling.wait()
                 continue
             due_ms = tx.sampled_ms + interval_ms
-            delay_ms = due_ms - self.clock.ms()
-            if delay_ms > 0:
-                try:
-                    await asyncio.wait_for(self._sampling.wait(), delay_ms / 1000)
-                    continue
-                except asyncio.TimeoutError:
-                    pass
+            if await event_or_timeout(self._sampling, due_ms - self.clock.ms()):
+                continue  # a new transaction or interval: start over
             now = self.clock.ms()
             tx.sampled_ms = due_ms if now - due_ms < interval_ms else now  # on the grid unless far behind
             reading = await self.charger.read_meter()

@@ -13,18 +13,11 @@ EVENTS = st.sampled_from(
 STEPS = st.lists(st.tuples(EVENTS, st.integers(0, 8000)), max_size=60)
 
 
-def cp_allows_power(ses):
-    return ses.cp == "C" or (ses.cp == "D" and ses.ventilation)
-
-
-@settings(max_examples=400)
-@given(steps=STEPS, ventilation=st.booleans())
-def test_contactor_is_never_closed_when_it_must_be_open(steps, ventilation):
-    ses = Session(ventilation=ventilation)
+def drive(ses, steps):
+    """Feed the steps to the session, firing timers exactly at their deadlines (the firmware's timer
+    task does that). Yields (now, contactor closed before the step) after each step."""
     now = 0
-    pwm_off_since = None  # when the pilot last left PWM while the contactor stayed closed
     for event, dt in steps:
-        # Timers fire at their deadline, never later: the firmware's timer task sees to that.
         while ses.deadline is not None and ses.deadline <= now + dt:
             now = ses.deadline
             ses.poll(now)
@@ -36,7 +29,19 @@ def test_contactor_is_never_closed_when_it_must_be_open(steps, ventilation):
             ses.clear_fault("x", now)
         else:
             ses.handle(event, now, "Remote" if event == "stop" else None)
+        yield now, was_closed
 
+
+def cp_allows_power(ses):
+    return ses.cp == "C" or (ses.cp == "D" and ses.ventilation)
+
+
+@settings(max_examples=400)
+@given(steps=STEPS, ventilation=st.booleans())
+def test_contactor_is_never_closed_when_it_must_be_open(steps, ventilation):
+    ses = Session(ventilation=ventilation)
+    pwm_off_since = None  # when the pilot last left PWM while the contactor stayed closed
+    for now, was_closed in drive(ses, steps):
         if ses.contactor and not was_closed:
             # A close command only in C2 / D2 with ventilation, with no fault and a valid limit.
             assert ses.pilot == "pwm" and cp_allows_power(ses)
@@ -62,19 +67,11 @@ def test_contactor_is_never_closed_when_it_must_be_open(steps, ventilation):
 def test_a_transaction_that_ends_always_has_an_ocpp_stop_reason(steps):
     reasons = {"EVDisconnected", "Other", "Local", "Remote"}
     ses = Session()
-    now = 0
-    for event, dt in steps:
-        now += dt
-        ses.poll(now)
-        was_tx = ses.tx_active
-        if event == "fault":
-            ses.fault("x", now)
-        elif event == "clear":
-            ses.clear_fault("x", now)
-        else:
-            ses.handle(event, now, "Remote" if event == "stop" else None)
+    was_tx = False
+    for _now, _was_closed in drive(ses, steps):
         if was_tx and not ses.tx_active:
             assert ses.stop_reason in reasons
+        was_tx = ses.tx_active
 
 
 def test_table_rows_name_known_states_and_actions():
