@@ -13,6 +13,7 @@ import time
 
 from sim.csms import Csms
 from sim.ev import Ev
+from sim.memlink import MemoryNetwork
 from sim.rig import Rig
 
 
@@ -38,6 +39,7 @@ class Options:
         self.unplug_after_s = kw.get("unplug_after_s", 60.0)
         self.heartbeat_s = kw.get("heartbeat_s", 300)
         self.trace_path = kw.get("trace_path")
+        self.seed = kw.get("seed", 0)  # the simulated link's latency draws
         self.progress = kw.get("progress")  # fn(Snapshot) after every change in the plant, or None
 
 
@@ -93,12 +95,23 @@ class Trace:
     def __init__(self, path, clock):
         self.clock = clock
         self.file = open(path, "w") if path else None
+        self.calls = collections.Counter()  # CALLs by action as the charge point saw them; "<- X" from the CSMS
 
     def __call__(self, kind, **fields):
+        if kind == "ocpp":
+            self._count(fields["direction"], fields["frame"])
         if self.file is not None:
             record = {"t_ms": self.clock.ms(), "kind": kind}
             record.update(fields)
             self.file.write(json.dumps(record) + "\n")
+
+    def _count(self, direction, text):
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            return
+        if isinstance(frame, list) and len(frame) == 4 and frame[0] == 2 and isinstance(frame[2], str):
+            self.calls[frame[2] if direction == "out" else "<- " + frame[2]] += 1
 
     def close(self):
         if self.file is not None:
@@ -124,6 +137,8 @@ async def run_session(opts, clock):
             url = "ws://127.0.0.1:%d/ocpp" % await csms.serve_websocket("127.0.0.1", 0)
     ev = Ev(capacity_kwh=opts.capacity_kwh, soc_start_pct=opts.soc_start_pct,
             soc_target_pct=opts.soc_target_pct, max_current_a=opts.max_current_a, phases=opts.phases)
+    if network is None:
+        network, url = MemoryNetwork(acceptor=csms.accept, seed=opts.seed), "mem://csms/ocpp"
     rig = Rig(clock, opts.cp_id, ev, csms, url, network, trace=trace, ocpp=opts.ocpp,
               config={"MeterValueSampleInterval": opts.meter_interval_s})
     fw, plant, meter_model = rig.fw, rig.plant, rig.meter_model
@@ -133,13 +148,14 @@ async def run_session(opts, clock):
     failure = None
     try:
         await _drive(opts, clock, fw, plant, result)
-        await _settle(fw, csms, clock)
+        await _settle(fw, clock)
     except SessionError as exc:
         failure = str(exc)
     finally:
         progress.poke()
         await rig.stop()
         trace.close()
+    result.messages = trace.calls
     result.energy_wh = progress.tx_energy_wh()
     result.peak_current_a = plant.peak_current_a
     result.soc_pct = ev.soc_pct
@@ -182,12 +198,9 @@ async def _drive(opts, clock, fw, plant, result):
     result.session_s = (clock.ms() - plug_ms) / 1000
 
 
-async def _settle(fw, csms, clock):
+async def _settle(fw, clock):
     # Give the charger time to report the stop (meter read, StopTransaction, Available).
     deadline = clock.ms() + 120000
-    if csms is None:
-        await asyncio.sleep(5)
-        return
     await _wait(lambda: fw.cp.tx is None and not fw.cp.outbox, clock, deadline, 0.5)
     await asyncio.sleep(1)
 
@@ -197,10 +210,6 @@ class SessionError(Exception):
 
 
 def _judge(result, station, progress):
-    for frame in station.frames:
-        if frame["type"] == "CALL":
-            name = frame["action"] if frame["direction"] == "in" else "<- " + frame["action"]
-            result.messages[name] += 1
     result.transactions = list(station.transactions.values())
     problems = []
     if station.errors:

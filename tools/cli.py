@@ -15,7 +15,8 @@ def _session_options(args, progress):
         cp_id=args.id, token=args.token, ocpp=args.ocpp, csms_url=args.csms, realtime=args.realtime,
         capacity_kwh=args.capacity_kwh, soc_start_pct=args.soc_start, soc_target_pct=args.soc_target,
         max_current_a=args.max_current, phases=args.phases, minutes=args.minutes,
-        meter_interval_s=args.meter_interval, trace_path=args.trace, progress=progress,
+        meter_interval_s=args.meter_interval, trace_path=args.trace, progress=progress, seed=args.seed,
+        plug_at_s=args.plug_at, token_after_s=args.token_after, unplug_after_s=args.unplug_after,
     )
 
 
@@ -27,6 +28,8 @@ def _check(args):
         problems.append("--capacity-kwh must be above 0")
     if not 6 <= args.max_current <= 80:
         problems.append("--max-current must be within 6..80 A (IEC 61851-1 PWM range)")
+    if min(args.plug_at, args.token_after, args.unplug_after) < 0:
+        problems.append("--plug-at, --token-after and --unplug-after cannot be negative")
     if args.minutes <= 0:
         problems.append("--minutes must be above 0")
     if args.csms and not args.csms.startswith(("ws://", "wss://")):
@@ -86,6 +89,12 @@ def cmd_bench(args):
     return bench.main(args)
 
 
+def cmd_csms(args):
+    from tools import csms_server
+
+    return csms_server.main(args)
+
+
 def cmd_diagram(args):
     from tools import diagram
 
@@ -110,12 +119,24 @@ def build_parser():
     sim.add_argument("--minutes", type=float, default=240.0, help="cap on the session, virtual minutes")
     sim.add_argument("--meter-interval", type=int, default=60, help="MeterValueSampleInterval, s (default 60)")
     sim.add_argument("--trace", metavar="FILE", help="write a JSON-lines trace of the session")
+    sim.add_argument("--seed", type=int, default=0, help="seed for the simulated link's latency (default 0)")
+    sim.add_argument("--plug-at", type=float, default=5.0, help="the EV plugs in this many s after start")
+    sim.add_argument("--token-after", type=float, default=5.0, help="the tag is presented this many s after plug-in")
+    sim.add_argument("--unplug-after", type=float, default=60.0, help="the driver unplugs this many s after the EV is full")
     sim.set_defaults(func=cmd_sim)
 
     b = sub.add_parser("bench", help="benchmark: one-hour 11 kW session, meter values every 10 s")
     b.add_argument("--runs", type=int, default=5, help="repetitions (the median is reported)")
     b.add_argument("--profile", action="store_true", help="also print where the time goes (cProfile)")
     b.set_defaults(func=cmd_bench)
+
+    c = sub.add_parser("csms", help="run the embedded OCPP 1.6J CSMS as a server on 127.0.0.1")
+    c.add_argument("--port", type=int, default=9000, help="TCP port on 127.0.0.1 (0: any free one)")
+    c.add_argument("--accept", nargs="*", default=["TAG1"], help="tags it accepts (default TAG1)")
+    c.add_argument("--heartbeat", type=int, default=300, help="HeartbeatInterval it hands out, s")
+    c.add_argument("--boot-statuses", default="Accepted", help="e.g. Pending,Pending,Accepted")
+    c.add_argument("--records", metavar="FILE", help="on exit, write what it recorded as JSON")
+    c.set_defaults(func=cmd_csms)
 
     d = sub.add_parser("diagram", help="print the IEC 61851 session table as a Mermaid state diagram")
     d.set_defaults(func=cmd_diagram)
