@@ -47,6 +47,19 @@ CSL_ALLOWED = {
 }
 
 
+_BY_LOWER = {}
+for _name in KEYS:
+    _BY_LOWER[_name.lower()] = _name
+
+
+def canonical(name):
+    """The key as we spell it, for a name in any case, or None for a key we do not have.
+    OCPP 1.6 types the key of Get/ChangeConfiguration as CiString50Type: case-insensitive."""
+    if not isinstance(name, str):
+        return None
+    return _BY_LOWER.get(name.lower())
+
+
 class ConfigError(Exception):
     pass
 
@@ -148,7 +161,8 @@ class Config:
 
     def set(self, name, text):
         """ChangeConfiguration semantics: returns Accepted, Rejected or NotSupported."""
-        if name not in KEYS:
+        name = canonical(name)
+        if name is None:
             return "NotSupported"
         if KEYS[name][2] != RW:
             return "Rejected"
@@ -173,9 +187,10 @@ class Config:
         """(known entries as dicts with key/readonly/value, unknown names) for GetConfiguration."""
         known = []
         unknown = []
-        for name in names or sorted(KEYS):
-            if name not in KEYS:
-                unknown.append(name)
+        for asked in names or sorted(KEYS):
+            name = canonical(asked)
+            if name is None:
+                unknown.append(asked)
                 continue
             known.append({"key": name, "readonly": KEYS[name][2] != RW, "value": render(self.values[name])})
         return known, unknown

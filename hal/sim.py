@@ -1,6 +1,7 @@
 """The HAL bound to the simulated plant (CPython): what the firmware gets instead of pins."""
 
-from hal.interfaces import Board, DigitalOut, PilotIn, PilotOut, Storage
+from hal.interfaces import Board, DigitalOut, PilotIn, PilotOut
+from hal.memory import MemoryStorage
 
 
 class SimPilotOut(PilotOut):
@@ -34,21 +35,6 @@ class SimCoil(DigitalOut):
 
     def set(self, on):
         self.contactor.set_coil(on)
-
-
-class MemoryStorage(Storage):
-    """Records in a dict: atomic by construction. A file-backed store comes with issue #5."""
-
-    def __init__(self):
-        self.records = {}
-        self.writes = 0
-
-    def read(self, key):
-        return self.records.get(key)
-
-    def write(self, key, data):
-        self.records[key] = bytes(data)
-        self.writes += 1
 
 
 def sim_board(plant, clock, network, meter_uart, storage=None, **info):

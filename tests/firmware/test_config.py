@@ -5,26 +5,12 @@ import json
 
 from firmware import config as cfg
 from firmware.config import Config, ConfigError, parse
+from hal.memory import MemoryStorage
 from tests.portable import raises
 
 
-class DictStorage:
-    """hal.interfaces.Storage in a dict; counts writes."""
-
-    def __init__(self, records=None):
-        self.records = dict(records or {})
-        self.writes = 0
-
-    def read(self, key):
-        return self.records.get(key)
-
-    def write(self, key, data):
-        self.records[key] = bytes(data)
-        self.writes += 1
-
-
 def stored(values, version=cfg.VERSION):
-    return DictStorage({cfg.STORE_KEY: json.dumps({"version": version, "values": values}).encode()})
+    return MemoryStorage({cfg.STORE_KEY: json.dumps({"version": version, "values": values}).encode()})
 
 
 def record(storage):
@@ -53,7 +39,7 @@ def test_every_default_passes_its_own_validation():
 
 
 def test_empty_storage_gives_defaults_and_no_problems():
-    c = Config(DictStorage())
+    c = Config(MemoryStorage())
     assert c["HeartbeatInterval"] == 86400 and c.problems == []
 
 
@@ -157,7 +143,7 @@ def test_parse_raises_config_error_with_the_key_name():
 
 
 def test_accepted_change_survives_a_restart():
-    storage = DictStorage()
+    storage = MemoryStorage()
     c = Config(storage)
     assert c.set("MeterValueSampleInterval", "15") == "Accepted"
     assert c.set("LocalPreAuthorize", "true") == "Accepted"
@@ -170,7 +156,7 @@ def test_accepted_change_survives_a_restart():
 
 
 def test_record_has_version_and_typed_values():
-    storage = DictStorage()
+    storage = MemoryStorage()
     Config(storage).set("HeartbeatInterval", "120")
     rec = record(storage)
     assert rec["version"] == cfg.VERSION
@@ -179,7 +165,7 @@ def test_record_has_version_and_typed_values():
 
 
 def test_rejected_or_unsupported_change_writes_nothing():
-    storage = DictStorage()
+    storage = MemoryStorage()
     c = Config(storage)
     c.set("HeartbeatInterval", "0")
     c.set("NumberOfConnectors", "2")
@@ -188,7 +174,7 @@ def test_rejected_or_unsupported_change_writes_nothing():
 
 
 def test_read_only_keys_are_not_persisted():
-    storage = DictStorage()
+    storage = MemoryStorage()
     Config(storage).set("HeartbeatInterval", "120")
     values = record(storage)["values"]
     for name in cfg.KEYS:
@@ -217,22 +203,22 @@ def defaults_with_problem(storage, word):
 
 def test_bad_json_keeps_defaults_and_says_so():
     for raw in (b"{not json", b"", b"\xff\xfe", b"null", b"[1, 2]", b'"text"', b"42"):
-        defaults_with_problem(DictStorage({cfg.STORE_KEY: raw}), "unreadable")
+        defaults_with_problem(MemoryStorage({cfg.STORE_KEY: raw}), "unreadable")
 
 
 def test_deeply_nested_json_keeps_defaults():
-    defaults_with_problem(DictStorage({cfg.STORE_KEY: b"[" * 100000}), "unreadable")
+    defaults_with_problem(MemoryStorage({cfg.STORE_KEY: b"[" * 100000}), "unreadable")
 
 
 def test_wrong_version_keeps_defaults():
     c = defaults_with_problem(stored({"HeartbeatInterval": 5}, version=99), "version")
     assert c["HeartbeatInterval"] == 86400
     defaults_with_problem(stored({"HeartbeatInterval": 5}, version="1"), "version")
-    defaults_with_problem(DictStorage({cfg.STORE_KEY: b'{"values": {}}'}), "version")
+    defaults_with_problem(MemoryStorage({cfg.STORE_KEY: b'{"values": {}}'}), "version")
 
 
 def test_missing_or_non_object_values_keep_defaults():
-    defaults_with_problem(DictStorage({cfg.STORE_KEY: b'{"version": 1}'}), "unreadable")
+    defaults_with_problem(MemoryStorage({cfg.STORE_KEY: b'{"version": 1}'}), "unreadable")
     for values in ([["HeartbeatInterval", 5]], "HeartbeatInterval", 5, None, [{}]):
         defaults_with_problem(stored(values), "unreadable")
 
@@ -275,7 +261,7 @@ def test_unknown_stored_keys_are_ignored_and_reported():
 
 
 def test_a_corrupt_record_is_replaced_on_the_next_accepted_change():
-    storage = DictStorage({cfg.STORE_KEY: b"garbage"})
+    storage = MemoryStorage({cfg.STORE_KEY: b"garbage"})
     c = Config(storage)
     assert c.set("HeartbeatInterval", "600") == "Accepted"
     again = Config(storage)
@@ -316,3 +302,12 @@ def test_entries_report_unknown_names_in_request_order():
     known, unknown = Config().entries(["Nope", "HeartbeatInterval", "AlsoNope"])
     assert [e["key"] for e in known] == ["HeartbeatInterval"]
     assert unknown == ["Nope", "AlsoNope"]
+
+
+def test_keys_are_case_insensitive_as_cistring50_says():
+    c = Config(MemoryStorage())
+    assert c.set("meterValueSampleInterval", "15") == "Accepted"
+    assert c["MeterValueSampleInterval"] == 15
+    known, unknown = c.entries(["HEARTBEATINTERVAL", "NoSuchKey"])
+    assert [e["key"] for e in known] == ["HeartbeatInterval"]
+    assert unknown == ["NoSuchKey"]
