@@ -28,6 +28,13 @@ class Firmware:
         self.board = board
         self.config = Config(board.storage, config)
         trace = trace or (lambda kind, **fields: None)
+        if log is None:
+
+            def log(topic, text):  # what went wrong, in the trace beside everything else
+                trace("log", topic=topic, text=text)
+
+        for problem in self.config.problems:
+            log("config", problem)
         meter = Sdm630Meter(board.meter_uart, board.clock) if board.meter_uart is not None else None
         self.charger = Charger(board, self.config, meter, trace)
         adapter = ADAPTERS[ocpp_version]

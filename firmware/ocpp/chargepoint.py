@@ -8,6 +8,7 @@
 # the newer one. The outbox is in RAM for now: persisting it across power cuts is issue #5.
 import asyncio
 
+from firmware.config import canonical
 from firmware.ocpp.link import CallFailed
 from firmware.waiting import event_or_timeout
 
@@ -39,7 +40,7 @@ _NO_READING = _Reading()
 
 class ChargePoint:
     def __init__(self, adapter, link, config, clock, charger, info, log=None):
-        self.v = adapter
+        self.adapter = adapter
         self.link = link
         self.config = config
         self.clock = clock
@@ -67,9 +68,9 @@ class ChargePoint:
     async def _on_connect(self):
         connection = self.link.connects  # a newer connection runs its own boot loop; this one then ends
         while not self.booted and connection == self.link.connects:
-            action, payload = self.v.boot(self.info)
+            action, payload = self.adapter.boot(self.info)
             try:
-                status, interval_s = self.v.boot_result(await self.link.call(action, payload))
+                status, interval_s = self.adapter.boot_result(await self.link.call(action, payload))
             except CallFailed as exc:
                 self.log("boot", str(exc))
                 if not self.link.online.is_set():
@@ -126,7 +127,7 @@ class ChargePoint:
 
     def _delivered(self, action, result, tx):
         if action == "StartTransaction":
-            tx.transaction_id, accepted = self.v.start_result(result)
+            tx.transaction_id, accepted = self.adapter.start_result(result)
             if not accepted and self.tx is tx and self.config["StopTransactionOnInvalidId"]:
                 self.charger.stop("DeAuthorized")
 
@@ -137,7 +138,7 @@ class ChargePoint:
             if idle_ms < interval_ms or not self.booted or not self.link.online.is_set():
                 await asyncio.sleep(max(interval_ms - idle_ms, 1000) / 1000)
                 continue
-            action, payload = self.v.heartbeat()
+            action, payload = self.adapter.heartbeat()
             try:
                 await self.link.call(action, payload)
                 self.last_sent_ms = self.clock.ms()
@@ -164,11 +165,11 @@ class ChargePoint:
             reading = await self.charger.read_meter()
             if reading is None or self.tx is not tx:
                 continue
-            value = self.v.meter_value(reading, self.config["MeterValuesSampledData"], "Sample.Periodic",
+            value = self.adapter.meter_value(reading, self.config["MeterValuesSampledData"], "Sample.Periodic",
                                        self.clock.utc(), self.charger.soc_pct())
             if not value["sampledValue"]:
                 continue  # nothing configured that this meter measures; an empty list is invalid in 1.6
-            self._send_tx("MeterValues", tx, lambda: self.v.meter_values(CONNECTOR, tx.transaction_id, [value])[1])
+            self._send_tx("MeterValues", tx, lambda: self.adapter.meter_values(CONNECTOR, tx.transaction_id, [value])[1])
 
     # Outbox -----------------------------------------------------------------------------------
 
@@ -190,7 +191,7 @@ class ChargePoint:
         self._last_status = (status, error_code)
         # An unsent status is stale now: only the newest one goes out.
         self.outbox = [e for e in self.outbox if not (e[0] == "StatusNotification" and e[3] is None)]
-        self._send(*self.v.status(CONNECTOR, status, error_code, self.clock.utc(), info))
+        self._send(*self.adapter.status(CONNECTOR, status, error_code, self.clock.utc(), info))
 
     def tx_started(self):
         tx = Transaction(self.pending_id_tag or "unknown", self.clock.utc())
@@ -202,7 +203,7 @@ class ChargePoint:
         def build():
             if tx.begin is None:
                 return None  # the meter has not answered yet
-            return self.v.start_transaction(CONNECTOR, tx.id_tag, tx.begin.energy_wh, tx.start_ts)[1]
+            return self.adapter.start_transaction(CONNECTOR, tx.id_tag, tx.begin.energy_wh, tx.start_ts)[1]
 
         self._send_tx("StartTransaction", tx, build)
         asyncio.create_task(self._read_meter_into(tx, "begin"))
@@ -220,9 +221,9 @@ class ChargePoint:
             if tx.end is None:
                 return None
             sampled = self.config["StopTxnSampledData"]
-            data = [self.v.meter_value(tx.begin, sampled, "Transaction.Begin", tx.start_ts),
-                    self.v.meter_value(tx.end, sampled, "Transaction.End", tx.stop_ts)]
-            return self.v.stop_transaction(tx.transaction_id, tx.end.energy_wh, tx.stop_ts, reason,
+            data = [self.adapter.meter_value(tx.begin, sampled, "Transaction.Begin", tx.start_ts),
+                    self.adapter.meter_value(tx.end, sampled, "Transaction.End", tx.stop_ts)]
+            return self.adapter.stop_transaction(tx.transaction_id, tx.end.energy_wh, tx.stop_ts, reason,
                                            tx.id_tag, data)[1]
 
         self._send_tx("StopTransaction", tx, build)
@@ -244,9 +245,9 @@ class ChargePoint:
             # authorization without the CSMS is issue #5.
             self.log("authorize", "refused: BootNotification not accepted yet")
             return False
-        action, payload = self.v.authorize(id_tag)
+        action, payload = self.adapter.authorize(id_tag)
         try:
-            accepted = self.v.id_tag_accepted(await self.link.call(action, payload))
+            accepted = self.adapter.id_tag_accepted(await self.link.call(action, payload))
         except CallFailed as exc:
             self.log("authorize", str(exc))
             accepted = False  # local authorization offline is issue #5
@@ -258,7 +259,7 @@ class ChargePoint:
     # Commands from the CSMS -------------------------------------------------------------------
 
     async def _handle(self, call):
-        return await self.v.handle(self, call)
+        return await self.adapter.handle(self, call)
 
     def remote_start(self, id_tag, connector_id):
         if connector_id not in (None, CONNECTOR) or self.tx is not None or not self.charger.can_start():
@@ -278,7 +279,7 @@ class ChargePoint:
 
     def change_configuration(self, key, value):
         status = self.config.set(key, value)
-        if key == "MeterValueSampleInterval" and status == "Accepted":
+        if canonical(key) == "MeterValueSampleInterval" and status == "Accepted":
             self._sampling.set()
         return status
 

@@ -134,3 +134,22 @@ def test_rcd_trip_opens_the_coil_and_drives_f():
             task.cancel()
 
     run_async(story())
+
+
+def test_a_limit_below_6a_withdraws_the_offer_and_a_new_limit_sets_the_duty():
+    async def story():
+        charger, board, pins = make_charger()
+        tasks = [asyncio.create_task(c) for c in charger.tasks()]
+        board.pilot_in.set("B")
+        await until(lambda: charger.session.cp == "B")
+        charger.authorize()
+        assert board.pilot_out.log[-1] == 266
+        charger.set_limit(4)  # IEC 61851-1: no duty below 6 A, so no offer at all
+        assert board.pilot_out.log[-1] == "x1"
+        assert charger.connector_status()[0] == "SuspendedEVSE"
+        charger.set_limit(10)
+        assert board.pilot_out.log[-1] == 166  # 10 A -> 16.6 %
+        for task in tasks:
+            task.cancel()
+
+    run_async(story())
