@@ -88,6 +88,21 @@ def make_charger():
     return Charger(board, Config(), None), board, pins
 
 
+def run_story(story):
+    """Run story(charger, board, pins) with the charger's tasks running, and stop them after."""
+
+    async def main():
+        charger, board, pins = make_charger()
+        tasks = [asyncio.create_task(c) for c in charger.tasks()]
+        try:
+            await story(charger, board, pins)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    run_async(main())
+
+
 async def until(pred, timeout_ms=2000):
     waited = 0
     while not pred():
@@ -98,9 +113,7 @@ async def until(pred, timeout_ms=2000):
 
 
 def test_plug_authorize_charge_and_unplug_drive_pilot_and_coil():
-    async def story():
-        charger, board, pins = make_charger()
-        tasks = [asyncio.create_task(c) for c in charger.tasks()]
+    async def story(charger, board, pins):
         board.pilot_in.set("B")
         await until(lambda: charger.session.status == "Preparing")
         charger.authorize()
@@ -111,16 +124,12 @@ def test_plug_authorize_charge_and_unplug_drive_pilot_and_coil():
         board.pilot_in.set("A")
         await until(lambda: not pins["coil"].on)
         assert charger.session.status == "Available"
-        for task in tasks:
-            task.cancel()
 
-    run_async(story())
+    run_story(story)
 
 
 def test_rcd_trip_opens_the_coil_and_drives_f():
-    async def story():
-        charger, board, pins = make_charger()
-        tasks = [asyncio.create_task(c) for c in charger.tasks()]
+    async def story(charger, board, pins):
         board.pilot_in.set("C")
         await until(lambda: charger.session.cp == "C")
         charger.authorize()
@@ -130,16 +139,12 @@ def test_rcd_trip_opens_the_coil_and_drives_f():
         assert not pins["coil"].on
         assert board.pilot_out.log[-1] == "f"
         assert charger.connector_status()[:2] == ("Faulted", "GroundFailure")
-        for task in tasks:
-            task.cancel()
 
-    run_async(story())
+    run_story(story)
 
 
 def test_a_limit_below_6a_withdraws_the_offer_and_a_new_limit_sets_the_duty():
-    async def story():
-        charger, board, pins = make_charger()
-        tasks = [asyncio.create_task(c) for c in charger.tasks()]
+    async def story(charger, board, pins):
         board.pilot_in.set("B")
         await until(lambda: charger.session.cp == "B")
         charger.authorize()
@@ -149,7 +154,5 @@ def test_a_limit_below_6a_withdraws_the_offer_and_a_new_limit_sets_the_duty():
         assert charger.connector_status()[0] == "SuspendedEVSE"
         charger.set_limit(10)
         assert board.pilot_out.log[-1] == 166  # 10 A -> 16.6 %
-        for task in tasks:
-            task.cancel()
 
-    run_async(story())
+    run_story(story)
