@@ -22,7 +22,6 @@ class Transaction:
         self.begin = None  # MeterReading at the start, once read
         self.end = None  # MeterReading after the contactor opened, once read
         self.stop_ts = None
-        self.reason = None
         self.transaction_id = None  # assigned by the CSMS in StartTransaction.conf
         self.sampled_ms = None  # clock ms of the last periodic sample (the start, before the first)
 
@@ -53,7 +52,6 @@ class ChargePoint:
         self.tx = None
         self.pending_id_tag = None
         self.last_sent_ms = 0
-        self.reset_requested = None
         self._wake = asyncio.Event()
         self._sampling = asyncio.Event()  # the transaction or the sample interval changed
         self._last_status = None
@@ -215,7 +213,6 @@ class ChargePoint:
         self.tx = None
         self._sampling.set()
         tx.stop_ts = self.clock.utc()
-        tx.reason = reason
 
         def build():
             if tx.end is None:
@@ -284,7 +281,6 @@ class ChargePoint:
         return status
 
     def reset(self, kind):
-        self.reset_requested = kind
         if self.tx is not None:
             self.charger.stop("HardReset" if kind == "Hard" else "SoftReset")
         asyncio.create_task(self._reboot_when_idle())
@@ -295,5 +291,4 @@ class ChargePoint:
         while self.tx is not None or self.outbox:
             await asyncio.sleep(0.5)
         self.booted = False
-        self.reset_requested = None
         await self.link.stop_connection()

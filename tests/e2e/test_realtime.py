@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 
 from sim.vloop import RealClock
 from sim.scenario import Options, run_session
