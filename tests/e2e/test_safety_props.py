@@ -3,7 +3,7 @@ session table, charger, simulated contactor) for random sequences of what an EV 
 
 import asyncio
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sim import vloop
@@ -90,6 +90,7 @@ def contacts_open_at(log, t_ms):
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=STEPS)
+@example(steps=[("plug", 1000), ("token", 1000), ("s2_close", 2000), ("remote_stop", 150), ("ventilation", 150)])
 def test_contactor_closes_only_in_c2_and_opens_within_100ms_of_leaving_c(steps):
     log = vloop.run(lambda clock: play(steps, clock))
     for when, what, *rest in log:

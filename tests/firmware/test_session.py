@@ -138,3 +138,15 @@ def test_every_state_has_a_status_and_a_way_out_on_unplug_or_fault():
         assert (state, "fault") in s.TABLE or state == s.FAULT
         if state not in (s.IDLE, s.FAULT, s.WAIT_PLUG):
             assert (state, "cp_A") in s.TABLE, state
+
+
+def test_ev_asking_for_ventilation_while_pwm_is_off_is_cut_at_once():
+    # Found by tests/e2e/test_safety_props.py: stop, then C -> D on a board without ventilation.
+    ses = charging_session()
+    ses.handle("stop", 1000, "Remote")
+    assert ses.handle("cp_D", 1150) == [("contactor", False)]
+    assert ses.stop_reason == "Remote"
+    ses = charging_session()
+    ses.handle("limit_low", 1000)
+    assert ses.handle("cp_D", 1150) == [("contactor", False)]
+    assert ses.status == "SuspendedEVSE"
