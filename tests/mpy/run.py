@@ -5,7 +5,7 @@
 import os
 import sys
 
-DIRS = ("tests/firmware",)
+DIRS = ("tests/firmware", "tests/hal")
 
 
 def portable_modules(dirs):
