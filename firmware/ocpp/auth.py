@@ -1,0 +1,334 @@
+# Local authorization, OCPP 1.6 section 3.5: the Authorization Cache (3.5.1), the Local Authorization
+# List (3.5.2, SendLocalList 5.15 / GetLocalListVersion 5.10) and the decision whether a presented idTag
+# may start charging at once, must be asked of the CSMS, or is refused (3.5, 3.5.3, 3.5.4).
+#
+# Sans-I/O: time comes in as UTC epoch seconds, records go through a Storage (hal/interfaces.py) as
+# versioned JSON, nothing here sends a message. An idTag is a CiString20 (7.15, 7.28): printable ASCII,
+# compared case-insensitively, so both stores key by the lower-cased idTag.
+import json
+
+from firmware import timefmt
+
+STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")  # 1.6 section 7.2
+VALID = ("Accepted", "ConcurrentTx")  # what 3.5.2 calls "valid"; only Accepted may start charging
+ID_TAG_MAX_CHARS = 20  # CiString20Type, 1.6 section 7.15
+RECORD_VERSION = 1  # layout of both stored records
+CACHE_KEY = "auth_cache"
+LIST_KEY = "local_list"
+MAX_PROBLEMS = 10  # kept for the log; older ones are dropped
+
+
+class AuthError(ValueError):
+    pass
+
+
+def id_key(id_tag):
+    """The lower-cased idTag, or AuthError when it is not a CiString20 (1..20 printable ASCII)."""
+    if not isinstance(id_tag, str) or not 1 <= len(id_tag) <= ID_TAG_MAX_CHARS:
+        raise AuthError("idTag must be 1..%d characters, not %r" % (ID_TAG_MAX_CHARS, id_tag))
+    for c in id_tag:
+        if not " " <= c <= "~":
+            raise AuthError("idTag must be printable ASCII, not %r" % id_tag)
+    return id_tag.lower()
+
+
+def check_info(info):
+    """(clean IdTagInfo, expiry epoch s or None) from an IdTagInfo (1.6 section 7.27). Raises AuthError."""
+    if not isinstance(info, dict):
+        raise AuthError("idTagInfo must be an object, not %r" % (info,))
+    status = info.get("status")
+    if status not in STATUSES:
+        raise AuthError("idTagInfo status %r unknown" % (status,))
+    clean = {"status": status}
+    expiry_s = None
+    if "expiryDate" in info:
+        try:
+            expiry_s = timefmt.parse(info["expiryDate"])  # RFC 3339, 1.6 section 3.15
+        except ValueError as exc:
+            raise AuthError("idTagInfo expiryDate: %s" % exc)
+        clean["expiryDate"] = info["expiryDate"]
+    if "parentIdTag" in info:
+        id_key(info["parentIdTag"])
+        clean["parentIdTag"] = info["parentIdTag"]
+    return clean, expiry_s
+
+
+def _view(info, expiry_s, now_s):
+    # A valid entry past its expiryDate reads as Expired (3.5.1; 3.5.4 "apparently expired").
+    info = dict(info)
+    if expiry_s is not None and now_s >= expiry_s:
+        info["status"] = "Expired"
+    return info
+
+
+class _Record:
+    # One versioned JSON record in Storage; a record that does not read back is reported, never used.
+    def __init__(self, storage, key):
+        self.storage = storage
+        self.key = key
+        self.problems = []
+
+    def problem(self, text):
+        self.problems = self.problems[-(MAX_PROBLEMS - 1):] + [text]
+
+    def read(self):
+        raw = None if self.storage is None else self.storage.read(self.key)
+        if raw is None:
+            return None
+        try:
+            record = json.loads(raw)
+            if not isinstance(record, dict) or record.get("version") != RECORD_VERSION:
+                raise AuthError("not a version %d record" % RECORD_VERSION)
+            if not isinstance(record.get("entries"), dict):
+                raise AuthError("entries is not an object")
+            entries = {}
+            for key in record["entries"]:
+                if id_key(key) != key:
+                    raise AuthError("key %r is not lower-cased" % key)
+                entries[key] = self.entry(record["entries"][key])
+            return record, entries
+        except Exception as exc:  # ValueError, KeyError, TypeError, UnicodeError...
+            self.problem("stored %s unreadable (%s: %s); starting empty" % (self.key, type(exc).__name__, exc))
+            return None
+
+    def write(self, record):
+        if self.storage is None:
+            return True
+        try:
+            self.storage.write(self.key, json.dumps(record).encode())
+            return True
+        except Exception as exc:  # OSError from a full or failing flash
+            self.problem("writing %s failed (%s: %s)" % (self.key, type(exc).__name__, exc))
+            return False
+
+
+class AuthCache(_Record):
+    """The Authorization Cache: the latest IdTagInfo the CSMS gave for each idTag (3.5.1)."""
+
+    def __init__(self, storage, max_entries):
+        _Record.__init__(self, storage, CACHE_KEY)
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.max_entries = max_entries
+        self.entries = {}  # key -> [clean info, expiry_s, last use tick]
+        self.tick = 0
+        loaded = self.read()
+        if loaded is not None:
+            _record, self.entries = loaded
+            self.tick = max([self.tick] + [e[2] for e in self.entries.values()])
+            if len(self.entries) > self.max_entries:
+                self.problem("stored cache longer than %d entries; least used dropped" % max_entries)
+            while len(self.entries) > self.max_entries:
+                self._evict(None)
+
+    def entry(self, stored):
+        info, used = stored
+        if not isinstance(used, int) or used is True or used is False or used < 0:
+            raise AuthError("bad use tick %r" % (used,))
+        clean, expiry_s = check_info(info)
+        return [clean, expiry_s, used]
+
+    def _save(self):
+        entries = {}
+        for key in self.entries:
+            entries[key] = [self.entries[key][0], self.entries[key][2]]
+        self.write({"version": RECORD_VERSION, "entries": entries})
+
+    def _evict(self, now_s):
+        # 3.5.1: "remove any NOT-valid entries, and then, if necessary, the oldest valid entries".
+        # Only as many as needed, least recently used first, so a Blocked idTag stays known as long
+        # as possible (dropped, it would read as unknown offline).
+        victim = None
+        for key in self.entries:
+            info, expiry_s, used = self.entries[key]
+            valid = info["status"] in VALID and (now_s is None or expiry_s is None or now_s < expiry_s)
+            rank = (valid, used)
+            if victim is None or rank < victim[0]:
+                victim = (rank, key)
+        del self.entries[victim[1]]
+
+    def update(self, id_tag, id_tag_info, now_s):
+        """Remember the IdTagInfo of an Authorize/StartTransaction/StopTransaction reply. Raises AuthError."""
+        key = id_key(id_tag)
+        clean, expiry_s = check_info(id_tag_info)
+        if key not in self.entries and len(self.entries) >= self.max_entries:
+            self._evict(now_s)
+        self.tick += 1
+        self.entries[key] = [clean, expiry_s, self.tick]
+        self._save()
+
+    def lookup(self, id_tag, now_s):
+        """The cached IdTagInfo (a copy; Expired once past expiryDate), or None when unknown."""
+        try:
+            key = id_key(id_tag)
+        except AuthError:
+            return None
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        entry[0] = _view(entry[0], entry[1], now_s)  # 3.5.1: an expired entry is changed to Expired
+        self.tick += 1
+        entry[2] = self.tick
+        self._save()
+        return dict(entry[0])
+
+    def clear(self):
+        """ClearCache (1.6 section 5.4)."""
+        self.entries = {}
+        self._save()
+
+
+class LocalList(_Record):
+    """The Local Authorization List, changed only by SendLocalList (3.5.2)."""
+
+    def __init__(self, storage, max_length, send_max_length=None):
+        _Record.__init__(self, storage, LIST_KEY)
+        self.max_length = max_length  # LocalAuthListMaxLength
+        self.send_max_length = max_length if send_max_length is None else send_max_length
+        self.list_version = 0
+        self.entries = {}  # key -> (clean info, expiry_s)
+        loaded = self.read()
+        if loaded is not None:
+            record, entries = loaded
+            version = record.get("listVersion")
+            if not isinstance(version, int) or version is True or version is False or version < 0 \
+                    or (version == 0) != (not entries):
+                self.problem("stored local_list version %r does not fit its entries; starting empty" % (version,))
+                return
+            self.list_version, self.entries = version, entries
+            if len(entries) > max_length:
+                self.problem("stored local list holds %d entries, more than %d" % (len(entries), max_length))
+
+    def entry(self, stored):
+        return check_info(stored)
+
+    def version(self, enabled=True):
+        """listVersion for GetLocalListVersion (5.10): -1 when not enabled, 0 for an empty list."""
+        return self.list_version if enabled else -1
+
+    def lookup(self, id_tag, now_s):
+        """The listed IdTagInfo (a copy; Expired once past expiryDate, the list itself unchanged)."""
+        try:
+            entry = self.entries.get(id_key(id_tag))
+        except AuthError:
+            return None
+        return None if entry is None else _view(entry[0], entry[1], now_s)
+
+    def apply(self, update_type, list_version, entries, enabled=True):
+        """SendLocalList (5.15): "Accepted", "Failed", "VersionMismatch" or "NotSupported" (7.47).
+        entries is localAuthorizationList (AuthorizationData, 7.1), or None. Nothing changes unless
+        the whole update is valid and stored."""
+        if not enabled:
+            return "NotSupported"
+        entries = [] if entries is None else entries
+        if update_type not in ("Full", "Differential") or not isinstance(list_version, int) \
+                or list_version is True or list_version is False or not isinstance(entries, list):
+            self.problem("SendLocalList malformed: %r %r" % (update_type, list_version))
+            return "Failed"
+        if update_type == "Differential" and list_version <= self.list_version:
+            return "VersionMismatch"  # 7.47: "less or equal then version number of current list"
+        if len(entries) > self.send_max_length:
+            self.problem("SendLocalList of %d entries, more than %d" % (len(entries), self.send_max_length))
+            return "Failed"
+        new = {} if update_type == "Full" else dict(self.entries)
+        seen = {}
+        try:
+            for item in entries:
+                if not isinstance(item, dict):
+                    raise AuthError("AuthorizationData must be an object")
+                key = id_key(item.get("idTag"))
+                if key in seen:
+                    raise AuthError("idTag %r given twice" % item["idTag"])
+                seen[key] = True
+                if "idTagInfo" in item:
+                    new[key] = check_info(item["idTagInfo"])
+                elif update_type == "Full":
+                    raise AuthError("idTagInfo is required in a Full update (7.1)")
+                else:
+                    new.pop(key, None)  # 7.1: no idTagInfo in a Differential update deletes
+        except AuthError as exc:
+            self.problem("SendLocalList refused: %s" % exc)
+            return "Failed"
+        if len(new) > self.max_length:
+            self.problem("local list would hold %d entries, more than %d" % (len(new), self.max_length))
+            return "Failed"
+        # 0 reports an empty list (5.10), so it names no other; -1 means "not supported".
+        if list_version < 0 or (list_version == 0 and new):
+            self.problem("SendLocalList version %d refused" % list_version)
+            return "Failed"
+        version = list_version if new else 0
+        stored = {}
+        for key in new:
+            stored[key] = new[key][0]
+        if not self.write({"version": RECORD_VERSION, "listVersion": version, "entries": stored}):
+            return "Failed"  # not acknowledged unless it survives a power cut
+        self.list_version, self.entries = version, new
+        return "Accepted"
+
+    def conflict(self, id_tag, id_tag_info, now_s):
+        """True when the CSMS's IdTagInfo disagrees with the list's entry for id_tag (3.5.2 ->
+        StatusNotification on connector 0 with LocalListConflict). ConcurrentTx counts as Accepted."""
+        given = check_info(id_tag_info)[0]
+        listed = self.lookup(id_tag, now_s)
+        if listed is None:
+            return False
+        status = "Accepted" if given["status"] == "ConcurrentTx" else given["status"]
+        return status != listed["status"] or _lower(given.get("parentIdTag")) != _lower(listed.get("parentIdTag"))
+
+
+def _lower(id_tag):
+    return None if id_tag is None else id_tag.lower()
+
+
+def _flag(config, name):
+    # 1.6 section 9: an optional boolean key that is absent means the feature is absent.
+    try:
+        return config[name] is True
+    except KeyError:
+        return False
+
+
+def learn(id_tag, id_tag_info, now_s, config, cache, local_list):
+    """Feed every IdTagInfo the CSMS sends (Authorize, StartTransaction, StopTransaction .conf).
+    Returns True when it conflicts with the Local Authorization List. Raises AuthError on bad input."""
+    id_key(id_tag)
+    if id_tag_info is None:
+        return False
+    check_info(id_tag_info)
+    if local_list is not None and _flag(config, "LocalAuthListEnabled") \
+            and local_list.lookup(id_tag, now_s) is not None:
+        # 3.5.3: identifiers known in the list are not added to the cache.
+        return local_list.conflict(id_tag, id_tag_info, now_s)
+    if cache is not None and _flag(config, "AuthorizationCacheEnabled"):
+        cache.update(id_tag, id_tag_info, now_s)
+    return False
+
+
+def decide(id_tag, now_s, online, config, cache, local_list):
+    """What to do with an idTag presented at the charger (3.5):
+    ("accept", idTagInfo) start at once; ("accept", None) offline, unknown idTag let in by
+    AllowOfflineTxForUnknownId (3.5.4; StartTransaction.conf decides later); ("ask", None) send
+    Authorize to the CSMS; ("reject", idTagInfo or None) refuse."""
+    try:
+        id_key(id_tag)
+    except AuthError:
+        return ("reject", None)  # not a CiString20: no CSMS could accept it either
+    info = None
+    if local_list is not None and _flag(config, "LocalAuthListEnabled"):
+        info = local_list.lookup(id_tag, now_s)
+    if info is None and cache is not None and _flag(config, "AuthorizationCacheEnabled"):
+        info = cache.lookup(id_tag, now_s)  # 3.5.3: the list has priority over the cache
+    accepted = info is not None and info["status"] == "Accepted"
+    if online:
+        # LocalPreAuthorize starts on a valid local entry without waiting; a NOT-valid entry is
+        # checked with the CSMS (3.5.1 "an Authorize.req SHOULD be sent").
+        if accepted and _flag(config, "LocalPreAuthorize"):
+            return ("accept", info)
+        return ("ask", None)
+    if info is not None and not accepted:
+        return ("reject", info)  # 3.5.4: not Accepted, or expired by time, MUST be rejected
+    if accepted and _flag(config, "LocalAuthorizeOffline"):
+        return ("accept", info)
+    if _flag(config, "AllowOfflineTxForUnknownId"):
+        return ("accept", None)
+    return ("reject", None)
