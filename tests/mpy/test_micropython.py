@@ -9,9 +9,16 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = pathlib.Path(sys.executable).parent
 
 
+# hal/ files that run on a board too (the CPython-only ones bind to the simulation or to websockets).
+PORTABLE_HAL = ("interfaces.py", "memory.py", "file_storage.py", "websocket.py", "ws_micro.py")
+
+
 def portable_sources():
     for top in ("firmware", "board"):
         yield from sorted((ROOT / top).rglob("*.py"))
+    for name in PORTABLE_HAL:
+        if (ROOT / "hal" / name).exists():
+            yield ROOT / "hal" / name
 
 
 def test_portable_tests_pass_under_micropython():
