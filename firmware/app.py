@@ -9,6 +9,8 @@ from firmware.ocpp import v16
 from firmware.ocpp.chargepoint import ChargePoint
 from firmware.ocpp.link import Link
 from firmware.ocpp.rpc import Rpc
+from firmware.safety.client import SafetyClient
+from firmware.watchdog import FEED_MS, Supervisor
 
 ADAPTERS = {"1.6": v16}
 
@@ -35,10 +37,23 @@ class Firmware:
 
         for problem in self.config.problems:
             log("config", problem)
+        self.reset_cause = getattr(board, "reset_cause", "power")
+        if self.reset_cause == "watchdog":
+            stalled = board.storage.read("stalled")
+            log("boot", "reset by the watchdog (stalled task: %s)" % (stalled.decode() if stalled else "unknown"))
+        boots = _boot_count(board.storage)
+        self.supervisor = Supervisor(getattr(board, "watchdog", None), board.clock)
         meter = Sdm630Meter(board.meter_uart, board.clock) if board.meter_uart is not None else None
-        self.charger = Charger(board, self.config, meter, trace)
+        self.charger = Charger(board, self.config, meter, trace, self.supervisor)
+        if getattr(board, "safety_link", None) is not None:
+            self.safety = SafetyClient(board.safety_link, board.clock, boots, self.charger.safety_report,
+                                       self.charger.safety_alive, trace, self.supervisor.register("safety"))
+            self.charger.safety = self.safety
+            self.charger.contactor.safety_closed = False  # until its first report says otherwise
+        else:  # a board without a safety node: nothing in series with our switch
+            self.safety = None
         adapter = ADAPTERS[ocpp_version]
-        rpc = Rpc(version=ocpp_version, id_prefix="b%d" % _boot_count(board.storage))
+        rpc = Rpc(version=ocpp_version, id_prefix="b%d" % boots)
         url = csms_url.rstrip("/") + "/" + cp_id
 
         def frame(direction, text):
@@ -54,8 +69,20 @@ class Firmware:
         return await self.cp.present_token(id_tag)
 
     def start(self):
-        for coro in self.charger.tasks() + self.cp.tasks():
+        coros = self.charger.tasks() + self.cp.tasks() + [self._feed_watchdog()]
+        if self.safety is not None:
+            coros += self.safety.tasks()
+        for coro in coros:
             self._tasks.append(asyncio.create_task(coro))
+
+    async def _feed_watchdog(self):
+        noted = False
+        while True:
+            if not self.supervisor.feed() and not noted:
+                # Say which task stalled before the watchdog bites; the next boot reports it.
+                self.board.storage.write("stalled", self.supervisor.stalled.encode())
+                noted = True
+            await asyncio.sleep(FEED_MS / 1000)
 
     async def stop(self):
         for task in self._tasks:

@@ -1,18 +1,26 @@
 # The power path of one connector: pilot sampling -> session table -> pilot output and contactor,
-# with the meter and the fault inputs beside it. Wires the sans-I/O cores to the HAL and tells the
-# OCPP side (anything with status_changed / tx_started / tx_ended) what happened.
+# with the meter, the safety node's reports and the fault latches beside it. Wires the sans-I/O cores
+# to the HAL and tells the OCPP side (anything with status_changed / tx_started / tx_ended) what
+# happened.
 import asyncio
 
-from firmware import faults, pilot
+from firmware import faults, pilot, temperature
 from firmware.contactor import Contactor
+from firmware.faults import FaultLatches
+from firmware.metering import MeterWatch
+from firmware.safety import messages
 from firmware.session import Session
 from firmware.waiting import event_or_timeout
 
-PILOT_IDLE_WAIT_MS = 10000  # longest pilot wait with nothing pending; a board's sampler polls inside
+PILOT_IDLE_WAIT_MS = 2000  # longest pilot wait with nothing pending (a board's sampler polls inside);
+# short enough for the watchdog's allowance (firmware/watchdog.py)
+TIMER_IDLE_WAIT_MS = 2000  # the timer task wakes at least this often, for the same reason
+METER_POLL_MS = 2000  # meter polled this often while an EV is plugged (over-current, stale meter) ...
+METER_IDLE_POLL_MS = 10000  # ... and this often without one (grid voltage, meter alive)
 
 
 class Charger:
-    def __init__(self, board, config, meter, trace=None):
+    def __init__(self, board, config, meter, trace=None, supervisor=None):
         self.board = board
         self.clock = board.clock
         self.config = config
@@ -24,28 +32,53 @@ class Charger:
         self.reader = pilot.PilotReader()
         self.contactor = Contactor(board.contactor, board.contactor_feedback)
         self.ocpp = None  # set by the app: receives status_changed(), tx_started(), tx_ended()
+        self.safety = None  # set by the app: firmware.safety.client.SafetyClient
         self.limit_a = min(config["MaxCurrent"], ratings.get("max_current_a", 32))
+        self.offered_a = self.limit_a  # after derating
         self.last_reading = None
+        self.latches = FaultLatches()  # faults this controller detects
+        self.mirrored = []  # faults the safety node reports (it keeps their latches)
+        self.temps_c = {}
+        self.thermal = temperature.Thermal()
+        self.derate_step = temperature.FULL
+        self.meter_watch = MeterWatch()
         self._meter_lock = asyncio.Lock()
         self._rearm = asyncio.Event()
         self._status = None
         self._tx = False
+        register = supervisor.register if supervisor is not None else (lambda name: (lambda: None))
+        self._beat_pilot = register("pilot")
+        self._beat_timers = register("timers")
+        self._beat_meter = register("meter") if meter is not None else None
         board.pilot_out.x1()
         board.contactor.set(False)
-        board.rcd_trip.on_change(self._rcd_changed)
         board.contactor_feedback.on_change(self._feedback_changed)
 
     # Queries for the OCPP side -----------------------------------------------------------------
 
+    def active_faults(self):
+        """Every active fault code: this controller's and the safety node's."""
+        return self.latches.codes() + [code for code in self.mirrored if not self.latches.is_active(code)]
+
     def connector_status(self):
-        """(OCPP 1.6 status, errorCode, info)."""
-        active = sorted(self.session.faults)
-        if active:
-            return self.session.status, faults.ocpp16_error(active[0]), faults.description(active[0])
+        """(OCPP 1.6 status, errorCode, info): the worst active fault names the error (a warning
+        rides along with an unchanged status)."""
+        worst = faults.worst(self.active_faults())
+        if worst is not None:
+            return self.session.status, faults.ocpp16_error(worst), faults.description(worst)
         return self.session.status, "NoError", None
 
     def can_start(self):
         return not self.session.tx_active and not self.session.faults
+
+    def reset_faults(self):
+        """An explicit reset (OCPP Reset, maintenance input): clear latches whose cause is gone, here
+        and on the safety node."""
+        now = self.clock.ms()
+        for code in self.latches.reset(now):
+            self._cleared(code)
+        if self.safety is not None:
+            self.safety.reset()
 
     def soc_pct(self):
         return None  # basic IEC 61851 PWM charging carries no SoC; ISO 15118 would
@@ -59,34 +92,87 @@ class Charger:
         self._event("stop", reason)
 
     def set_limit(self, limit_a):
-        """The current the EVSE may offer now (installation, smart charging, derating)."""
+        """The current the EVSE may offer now (installation, smart charging); derating comes on top."""
         self.limit_a = limit_a
-        low = limit_a < pilot.MIN_CURRENT_A
+        self._offer()
+
+    def _offer(self):
+        offered = temperature.derated_a(self.limit_a, self.derate_step)
+        changed = offered != self.offered_a
+        self.offered_a = offered
+        low = offered < pilot.MIN_CURRENT_A
         self._event("limit_low" if low else "limit_ok")
-        if not low and self.session.pilot == "pwm":
-            self.board.pilot_out.pwm(pilot.duty_for_current(limit_a))
+        if changed and not low and self.session.pilot == "pwm":
+            duty = pilot.duty_for_current(offered)
+            self.board.pilot_out.pwm(duty)
+            self.trace("pilot", mode="pwm", duty_permille=duty)
+
+    # The safety node's side --------------------------------------------------------------------
+
+    def safety_report(self, flags, codes, temps_c):
+        now = self.clock.ms()
+        self.contactor.safety_changed(bool(flags & messages.RELAY_CLOSED), now)
+        for code in codes:
+            if code not in self.mirrored:
+                self.mirrored.append(code)
+                self._raised(code)
+        for code in list(self.mirrored):
+            if code not in codes:
+                self.mirrored.remove(code)
+                if not self.latches.is_active(code):
+                    self._cleared(code)
+        self.temps_c = temps_c
+        step = self.thermal.update_c(temps_c)[0]
+        if step != self.derate_step:
+            self.derate_step = step
+            self.trace("derate", step=step, temps_c=temps_c)
+            self._condition("temp_derate", step in (temperature.HALF, temperature.QUARTER))
+            self._offer()
+        self._rearm.set()
+
+    def safety_alive(self, alive):
+        self._condition("safety_lost", not alive)
 
     async def read_meter(self):
-        """A fresh meter reading, or the last good one if the meter does not answer."""
+        """A fresh meter reading, or the last good one if the meter does not answer. Every reading is
+        also judged (firmware/metering.py): a silent or frozen meter, the grid voltage, over-current."""
         if self.meter is None:
             return self.last_reading
         async with self._meter_lock:
             try:
-                self.last_reading = await self.meter.read()
-                self.trace("meter", energy_wh=self.last_reading.energy_wh, power_w=self.last_reading.power_w)
+                reading = await self.meter.read()
+                self.trace("meter", energy_wh=reading.energy_wh, power_w=reading.power_w)
             except Exception as exc:  # noqa: BLE001 - any meter failure: keep the last reading, say so
+                reading = None
                 self.trace("meter_error", error=repr(exc))
+            offered = self.offered_a if self.session.pilot == "pwm" else 0.0
+            conditions = self.meter_watch.feed(reading, self.clock.ms(), offered, self.contactor.commanded)
+            if reading is not None and not conditions["meter_stale"]:
+                self.last_reading = reading  # never bill from a frozen meter
+            for code in conditions:
+                self._condition(code, conditions[code])
         return self.last_reading
 
     # Tasks -------------------------------------------------------------------------------------
 
     def tasks(self):
-        return [self._sample_pilot(), self._run_timers()]
+        tasks = [self._sample_pilot(), self._run_timers()]
+        if self.meter is not None:
+            tasks.append(self._poll_meter())
+        return tasks
+
+    async def _poll_meter(self):
+        while True:
+            self._beat_meter()
+            await self.read_meter()
+            plugged = self.session.cp not in (None, "A")
+            await asyncio.sleep((METER_POLL_MS if plugged else METER_IDLE_POLL_MS) / 1000)
 
     async def _sample_pilot(self):
         pilot_in = self.board.pilot_in
         high_mv, low_mv = pilot_in.read()  # the first sample at once: the CP state is known 30 ms after boot
         while True:
+            self._beat_pilot()
             was_diode_ok = self.reader.diode_ok
             changed = self.reader.feed(high_mv, low_mv, self.clock.ms(), self.session.pilot == "pwm")
             deadline = self.reader.next_deadline()
@@ -97,11 +183,14 @@ class Charger:
 
     def _pilot_changed(self, was_diode_ok, high_mv, low_mv):
         if self.reader.diode_ok != was_diode_ok:
-            if self.reader.diode_ok:
-                self._clear("pilot")
-            else:
-                self._fault("pilot")
+            self._condition("pilot_diode", not self.reader.diode_ok)
         state = self.reader.state
+        # F is what we read while driving F ourselves; otherwise no EV can present it.
+        self._condition("pilot_invalid", state == pilot.INVALID or (state == "F" and self.session.pilot != "f"))
+        self._condition("pilot_short", state == "E")
+        if state == "A":
+            for code in self.latches.unplugged(self.clock.ms()):
+                self._cleared(code)
         if state != self.session.cp:
             self.trace("cp", state=state, high_mv=high_mv, low_mv=low_mv)
             self._event("cp_invalid" if state == pilot.INVALID else "cp_" + state)
@@ -109,49 +198,75 @@ class Charger:
     async def _run_timers(self):
         # One task serves the session's and the contactor's deadlines; any event re-arms it.
         while True:
+            self._beat_timers()
             self._rearm.clear()
-            deadlines = [d for d in (self.session.deadline, self.contactor.deadline) if d is not None]
-            timeout_ms = min(deadlines) - self.clock.ms() if deadlines else None
-            if await event_or_timeout(self._rearm, timeout_ms):
+            now = self.clock.ms()
+            deadlines = [now + TIMER_IDLE_WAIT_MS]
+            for deadline in (self.session.deadline, self.contactor.deadline, self.latches.next_deadline()):
+                if deadline is not None:
+                    deadlines.append(deadline)
+            if await event_or_timeout(self._rearm, max(min(deadlines) - now, 0)):
                 continue  # something changed: look at the deadlines again
             now = self.clock.ms()
             self._apply(self.session.poll(now))
-            fault = self.contactor.poll(now)
-            if fault is not None:
-                self._fault(fault)
+            if self.contactor.deadline is not None and now >= self.contactor.deadline:
+                self._judge_contactor(self.contactor.poll(now))
+            for code in self.latches.poll(now):
+                self._cleared(code)
 
     # Plumbing ----------------------------------------------------------------------------------
 
     def _event(self, event, reason=None):
         self._apply(self.session.handle(event, self.clock.ms(), reason))
 
-    def _fault(self, name):
-        self.trace("fault", name=name)
-        self._apply(self.session.fault(name, self.clock.ms()))
+    def _condition(self, code, present):
+        """A fault condition this controller watches is present or not; the latch rule decides."""
+        now = self.clock.ms()
+        if present:
+            if self.latches.raise_(code, now) and code not in self.mirrored:
+                self._raised(code)
+        elif self.latches.gone(code, now) and code not in self.mirrored:
+            self._cleared(code)
 
-    def _clear(self, name):
-        self.trace("fault_cleared", name=name)
-        self._apply(self.session.clear_fault(name, self.clock.ms()))
-
-    def _rcd_changed(self, tripped):
-        if tripped:
-            self._fault("rcd")
+    def _raised(self, code):
+        self.trace("fault", name=code)
+        if faults.severity(code) == faults.WARNING:
+            self._report_status()
         else:
-            self._clear("rcd")
+            self._apply(self.session.fault(code, self.clock.ms(), faults.stop_reason(code)))
+
+    def _cleared(self, code):
+        self.trace("fault_cleared", name=code)
+        if faults.severity(code) == faults.WARNING:
+            self._report_status()
+        else:
+            self._apply(self.session.clear_fault(code, self.clock.ms()))
+
+    def _report_status(self):
+        if self.ocpp is not None:
+            self.ocpp.status_changed()
 
     def _feedback_changed(self, closed):
-        fault = self.contactor.check()
+        self._judge_contactor(self.contactor.check(self.clock.ms()))
+        self._rearm.set()
+
+    def _judge_contactor(self, fault):
         if fault is not None:
-            self._fault(fault)
+            self._condition(fault, True)
+        elif self.contactor.deadline is None:  # settled and agreeing
+            self._condition("contactor_welded", False)
+            self._condition("contactor_stuck_open", False)
 
     def _apply(self, effects):
         now = self.clock.ms()
         for kind, value in effects:
             if kind == "contactor":
                 self.contactor.set(value, now)
+                if self.safety is not None:
+                    self.safety.set_allow(value)
                 self.trace("contactor", closed=value)
             elif value == "pwm":
-                duty = pilot.duty_for_current(self.limit_a)
+                duty = pilot.duty_for_current(self.offered_a)
                 self.board.pilot_out.pwm(duty)
                 self.trace("pilot", mode="pwm", duty_permille=duty)
             else:

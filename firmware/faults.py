@@ -1,18 +1,200 @@
-# The faults the firmware knows, with the OCPP 1.6 StatusNotification errorCode each maps to.
-# Issue #3 grows this into the full catalogue (severity, latch and retry rules, 2.0.1 mapping).
+# The fault catalogue: every fault the charger can meet, what it does to charging, how it clears, and
+# how it is reported over OCPP. Faults are data (docs/architecture.md, "Faults are data"); the code that
+# detects a fault only names it, and FaultLatches below decides when it may clear.
+#
+# Severity:
+#   WARNING  - charging goes on, derated or just reported (StatusNotification errorCode, status unchanged)
+#   ERROR    - the session stops and the connector is inoperative (Faulted) until the fault clears
+#   CRITICAL - emergency shutdown: the safety node opens the contactor on its own at once, then as ERROR
+# Latch (when an active fault may clear, once its condition is gone):
+#   SELF   - at once
+#   UNPLUG - after the EV was unplugged (CP A seen since the fault was raised)
+#   RESET  - after an explicit reset (OCPP Reset or the maintenance input)
+#   RETRY  - after the backoff time, or at unplug; after `cap` trips in a row only a RESET clears it
+WARNING = "warning"
+ERROR = "error"
+CRITICAL = "critical"
+SELF = "self"
+UNPLUG = "unplug"
+RESET = "reset"
+RETRY = "retry"
 
-# name: (ocpp16 errorCode, description)
-FAULTS = {
-    "rcd": ("GroundFailure", "residual current trip"),
-    "contactor_welded": ("PowerSwitchFailure", "contactor feedback closed while commanded open"),
-    "contactor_stuck_open": ("PowerSwitchFailure", "contactor feedback open while commanded closed"),
-    "pilot": ("OtherError", "control pilot fault (state E/F, voltage out of band, or diode missing)"),
+GFI_RETRY_MS = 300000  # OpenEVSE: after a GFI or no-ground trip retry every 5 min ...
+GFI_RETRY_CAP = 6  # ... at most 6 times, then hard fault (fact sheet 2 and anchor-embedded 2)
+OVERVOLTAGE_RETRY_MS = 60000  # ADI latches over-voltage; we retry a few times so one surge is not fatal
+OVERVOLTAGE_RETRY_CAP = 3
+
+# code: (severity, latch, retry_ms, retry_cap, OCPP 1.6 errorCode, which node detects it, description)
+# The node matters for the safety link: "safety" faults travel in its report as bits, in CODES order.
+CATALOGUE = {
+    "rcd_ac": (CRITICAL, RETRY, GFI_RETRY_MS, GFI_RETRY_CAP, "GroundFailure", "safety",
+               "residual current, AC (30 mA class)"),
+    "rcd_dc": (CRITICAL, RESET, 0, 0, "GroundFailure", "safety",
+               "residual current, smooth DC (6 mA, IEC 62955); latched until reset like TF's DC faults"),
+    "rcd_selftest": (ERROR, SELF, 0, 0, "GroundFailure", "safety",
+                     "residual current monitor failed its self-test; clears when a later test passes"),
+    "pe_loss": (CRITICAL, RETRY, GFI_RETRY_MS, GFI_RETRY_CAP, "GroundFailure", "safety",
+                "protective earth missing"),
+    "estop": (CRITICAL, RESET, 0, 0, "OtherError", "safety", "emergency stop pressed"),
+    "contactor_welded": (CRITICAL, RESET, 0, 0, "PowerSwitchFailure", "safety",
+                         "contactor feedback closed while commanded open; never closed again until reset"),
+    "over_temperature": (ERROR, SELF, 0, 0, "HighTemperature", "safety",
+                         "a temperature above its stop threshold; clears below the restore threshold"),
+    "temp_sensor": (ERROR, SELF, 0, 0, "OtherError", "safety", "a temperature sensor reads open or short"),
+    "link_lost": (CRITICAL, UNPLUG, 0, 0, "InternalError", "safety",
+                  "safety node: no heartbeat from the main controller; opened and latched"),
+    "contactor_stuck_open": (ERROR, UNPLUG, 0, 0, "PowerSwitchFailure", "main",
+                             "contactor feedback open while commanded closed"),
+    "temp_derate": (WARNING, SELF, 0, 0, "HighTemperature", "main", "hot: current derated"),
+    "overcurrent": (ERROR, UNPLUG, 0, 0, "OverCurrentFailure", "main",
+                    "the EV draws more than offered beyond the margin for longer than the grace time"),
+    "pilot_diode": (ERROR, UNPLUG, 0, 0, "OtherError", "main", "control pilot: EV diode missing"),
+    "pilot_short": (ERROR, SELF, 0, 0, "OtherError", "main", "control pilot shorted to PE (state E)"),
+    "pilot_invalid": (ERROR, SELF, 0, 0, "OtherError", "main", "control pilot voltage outside every band"),
+    "grid_undervoltage": (ERROR, SELF, 0, 0, "UnderVoltage", "main", "supply voltage below 195 V"),
+    "grid_overvoltage": (ERROR, RETRY, OVERVOLTAGE_RETRY_MS, OVERVOLTAGE_RETRY_CAP, "OverVoltage", "main",
+                         "supply voltage above 264 V"),
+    "meter_silent": (ERROR, SELF, 0, 0, "PowerMeterFailure", "main", "the energy meter does not answer"),
+    "meter_stale": (ERROR, SELF, 0, 0, "PowerMeterFailure", "main",
+                    "the energy meter answers but its energy register does not follow its power"),
+    "safety_lost": (ERROR, SELF, 0, 0, "InternalError", "main", "no heartbeat from the safety node"),
 }
 
+# Safety-node faults in a fixed order: bit i of the report's fault mask is SAFETY_CODES[i].
+SAFETY_CODES = ("rcd_ac", "rcd_dc", "rcd_selftest", "pe_loss", "estop", "contactor_welded",
+                "over_temperature", "temp_sensor", "link_lost")
 
-def ocpp16_error(name):
-    return FAULTS.get(name, ("InternalError", name))[0]
+# OCPP 1.6 StopTransaction reason when a fault ends a transaction (Reason enum); default "Other".
+STOP_REASON = {"estop": "EmergencyStop"}
 
 
-def description(name):
-    return FAULTS.get(name, ("InternalError", name))[1]
+def _entry(code):
+    entry = CATALOGUE.get(code)
+    if entry is None:
+        raise KeyError("unknown fault code %r" % (code,))
+    return entry
+
+
+def severity(code):
+    return _entry(code)[0]
+
+
+def ocpp16_error(code):
+    return _entry(code)[4]
+
+
+def description(code):
+    return _entry(code)[6]
+
+
+def stop_reason(code):
+    return STOP_REASON.get(code, "Other")
+
+
+def worst(codes):
+    """The code to report first: the most severe, then the first in catalogue order."""
+    rank = {CRITICAL: 0, ERROR: 1, WARNING: 2}
+    best = None
+    for code in CATALOGUE:
+        if code in codes and (best is None or rank[severity(code)] < rank[severity(best)]):
+            best = code
+    return best
+
+
+def pack(codes):
+    """Safety faults as a bit mask (for the safety link's report)."""
+    mask = 0
+    for i, code in enumerate(SAFETY_CODES):
+        if code in codes:
+            mask |= 1 << i
+    return mask
+
+
+def unpack(mask):
+    return [code for i, code in enumerate(SAFETY_CODES) if mask & (1 << i)]
+
+
+class FaultLatches:
+    """Which faults are active, by the catalogue's latch rules. Sans-I/O: the owner reports conditions
+    (raise_/gone), unplugs and resets with the time, and learns which codes became active or cleared.
+
+    A fault is active from raise_() until its condition is gone AND its latch rule allows it to clear."""
+
+    def __init__(self):
+        self.active = {}  # code -> [condition present, raised at ms, unplugged since, reset since]
+        self.trips = {}  # code -> trips in a row (RETRY); cleared by unplug or reset
+
+    def is_active(self, code):
+        return code in self.active
+
+    def codes(self):
+        return list(self.active)
+
+    def raise_(self, code, now_ms):
+        """The condition is present. Returns True if the fault just became active."""
+        _entry(code)
+        state = self.active.get(code)
+        if state is not None:
+            state[0] = True
+            return False
+        self.active[code] = [True, now_ms, False, False]
+        self.trips[code] = self.trips.get(code, 0) + 1
+        return True
+
+    def gone(self, code, now_ms):
+        """The condition went away. Returns True if the fault cleared now."""
+        state = self.active.get(code)
+        if state is None:
+            return False
+        state[0] = False
+        return self._try_clear(code, now_ms)
+
+    def unplugged(self, now_ms):
+        """CP A was seen: UNPLUG and RETRY latches may clear; RETRY counts start again."""
+        for code in self.active:
+            self.active[code][2] = True
+        for code in list(self.trips):
+            if _entry(code)[1] == RETRY:
+                del self.trips[code]
+        return self._sweep(now_ms)
+
+    def reset(self, now_ms):
+        """An explicit reset: every latch may clear once its condition is gone."""
+        for code in self.active:
+            self.active[code][3] = True
+        self.trips = {}
+        return self._sweep(now_ms)
+
+    def poll(self, now_ms):
+        """Codes whose RETRY backoff ran out (and whose condition is gone)."""
+        return self._sweep(now_ms)
+
+    def next_deadline(self):
+        """When a RETRY backoff runs out next, or None."""
+        best = None
+        for code, state in self.active.items():
+            latch, retry_ms, cap = _entry(code)[1:4]
+            if latch == RETRY and not state[0] and self.trips.get(code, 0) <= cap:
+                due = state[1] + retry_ms  # poll() clears it then: never a deadline in the past twice
+                best = due if best is None or due < best else best
+        return best
+
+    def _sweep(self, now_ms):
+        return [code for code in list(self.active) if not self.active[code][0] and self._try_clear(code, now_ms)]
+
+    def _try_clear(self, code, now_ms):
+        present, raised_ms, unplugged, reset = self.active[code]
+        _, latch, retry_ms, cap = _entry(code)[:4]
+        if present:
+            return False
+        if latch == SELF or reset:
+            ok = True
+        elif latch == UNPLUG:
+            ok = unplugged
+        elif latch == RETRY:
+            ok = unplugged or (self.trips.get(code, 0) <= cap and now_ms >= raised_ms + retry_ms)
+        else:
+            ok = False
+        if ok:
+            del self.active[code]
+        return ok

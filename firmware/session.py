@@ -26,7 +26,8 @@ PAUSING = "pausing"  # limit fell below 6 A while charging: PWM off, waiting for
 EVSE_PAUSED = "evse_paused"  # authorized but the EVSE offers nothing (limit < 6 A, D without ventilation)
 STOPPING = "stopping"  # transaction stop requested while charging: PWM off, waiting for B (max 6 s)
 FINISHING = "finishing"  # transaction over, EV still plugged
-FAULT = "fault"  # state F output, contactor open
+FAULT = "fault"  # state F output, contactor open (held FAULT_HOLD_MS)
+INOPERATIVE = "inoperative"  # a fault outlived the F hold: X1 (so CP A shows an unplug), contactor open
 
 STATUS = {
     IDLE: "Available",
@@ -40,6 +41,7 @@ STATUS = {
     STOPPING: "Finishing",
     FINISHING: "Finishing",
     FAULT: "Faulted",
+    INOPERATIVE: "Faulted",
 }
 
 # A transaction runs while the session is in one of these states.
@@ -98,12 +100,17 @@ TABLE = {
     (FINISHING, "cp_A"): (IDLE, _),
     (FINISHING, "auth"): (READY, ("pwm",)),
     (FAULT, "timeout_clear"): (IDLE, ("x1",)),
+    # F held long enough and a fault is still active: show X1 (EVerest: F, then C1/B1), so that the CP
+    # reads the EV again and an unplug can clear UNPLUG latches (firmware/faults.py).
+    (FAULT, "timeout"): (INOPERATIVE, ("x1",)),
+    (INOPERATIVE, "timeout_clear"): (IDLE, _),
 }
 
-# From every state but FAULT: these events open the contactor and hold F (Table A.5).
+# From every state but FAULT and INOPERATIVE: these events open the contactor and hold F (Table A.5).
+# While inoperative the contactor is already open; pilot faults there are the fault latches' business.
 FAULT_EVENTS = ("fault", "cp_E", "cp_F", "cp_invalid")
 for _state in STATUS:
-    if _state != FAULT:
+    if _state not in (FAULT, INOPERATIVE):
         for _event in FAULT_EVENTS:
             TABLE[(_state, _event)] = (FAULT, ("open", "f", "timer_fault"))
 
@@ -160,15 +167,16 @@ class Session:
         self._step(self._refine(event), now_ms, reason)
         return self._effects(before)
 
-    def fault(self, name, now_ms):
-        """A fault source became active: open, hold F, stay there until clear_fault() for every one."""
+    def fault(self, name, now_ms, reason="Other"):
+        """A fault became active: open, hold F, stay faulted until clear_fault() for every one.
+        reason: the OCPP StopTransaction reason if this ends a transaction."""
         self.faults.add(name)
-        return self.handle("fault", now_ms)
+        return self.handle("fault", now_ms, reason)
 
     def clear_fault(self, name, now_ms):
-        """A fault source went inactive. Leaves F once the hold time is over and none is left."""
+        """A fault cleared. Leaves the faulted states once the F hold is over and none is left."""
         self.faults.discard(name)
-        if self.state == FAULT and self.deadline is None and not self.faults:
+        if self.state == INOPERATIVE and not self.faults:
             return self.handle("timeout_clear", now_ms)
         return []
 
@@ -177,8 +185,8 @@ class Session:
         if self.deadline is None or now_ms < self.deadline:
             return []
         self.deadline = None
-        if self.state == FAULT:
-            return self.handle("timeout_clear", now_ms) if not self.faults else []
+        if self.state == FAULT and not self.faults:
+            return self.handle("timeout_clear", now_ms)
         return self.handle("timeout", now_ms)
 
     def _refine(self, event):

@@ -90,6 +90,14 @@ class Storage:
     def write(self, key, data):
         raise NotImplementedError
 
+    def delete(self, key):
+        """Forget key (atomic: after a power cut the record is there or gone). No error if absent."""
+        raise NotImplementedError
+
+    def keys(self, prefix=""):
+        """The keys holding a record that start with prefix, sorted."""
+        raise NotImplementedError
+
 
 class Connection:
     """One open text-message channel to the CSMS (a WebSocket, or an in-memory pipe in simulation)."""
@@ -115,13 +123,36 @@ class ConnectionClosed(Exception):
     pass
 
 
-class Board:
-    """What one charger's firmware is given: a bundle of the parts above, by name.
+class TemperatureIn:
+    """A temperature sensor: a PT1000 (IEC 60751) seen through the board's divider and ADC."""
 
-    clock, pilot_out, pilot_in, contactor (DigitalOut), contactor_feedback (DigitalIn),
-    rcd_trip (DigitalIn), meter_uart (Uart), storage (Storage), network (Network), and
-    info: a dict with vendor, model, serial, firmware version and the board's ratings
-    (max_current_a, phases, ventilation)."""
+    def read_ohms(self):
+        """The sensor's resistance in ohms (the board scales ADC counts). An open sensor reads very
+        high, a shorted one near 0; firmware/temperature.py judges both."""
+        raise NotImplementedError
+
+
+class Watchdog:
+    """The hardware watchdog (machine.WDT on a board). Once started it resets the MCU unless fed."""
+
+    def feed(self):
+        raise NotImplementedError
+
+
+class Board:
+    """What one node's firmware is given: a bundle of the parts above, by name.
+
+    Main controller: clock, pilot_out, pilot_in, contactor (DigitalOut: the main controller's switch in
+    the coil circuit), contactor_feedback (DigitalIn), meter_uart (Uart), storage (Storage), network
+    (Network), safety_link (Uart to the safety node), watchdog (Watchdog or None), reset_cause ("power",
+    "watchdog", "soft" or "hard"), and info: a dict with vendor, model, serial, firmware version and the
+    board's ratings (max_current_a, phases, ventilation).
+
+    Safety node: clock, pilot_in (its own view of the CP), relay (DigitalOut: the safety node's switch,
+    in series with the main controller's), contactor_feedback, rcd_ac and rcd_dc (DigitalIn: the residual
+    current monitor's trip outputs), rcd_test (DigitalOut: its TEST input), estop (DigitalIn, True =
+    pressed), pe_fault (DigitalIn, True = protective earth missing), temperatures (dict name ->
+    TemperatureIn), link (Uart to the main controller), watchdog, reset_cause, info (ventilation)."""
 
     def __init__(self, **parts):
         for name in parts:

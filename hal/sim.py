@@ -1,6 +1,8 @@
 """The HAL bound to the simulated plant (CPython): what the firmware gets instead of pins."""
 
-from hal.interfaces import Board, DigitalOut, PilotIn, PilotOut
+import asyncio
+
+from hal.interfaces import Board, DigitalOut, PilotIn, PilotOut, Watchdog
 from hal.memory import MemoryStorage
 
 
@@ -19,37 +21,87 @@ class SimPilotOut(PilotOut):
 
 
 class SimPilotIn(PilotIn):
+    """The CP sampler. Fault injection: `stalled` makes the driver hang (a task stall for the watchdog)."""
+
     def __init__(self, plant):
         self.plant = plant
+        self.stalled = False
 
     def read(self):
         return self.plant.cp_levels()
 
     async def wait(self, timeout_ms):
+        if self.stalled:
+            await asyncio.Event().wait()  # hangs until the task is cancelled (by a reset)
         return await self.plant.wait_cp(timeout_ms)
 
 
-class SimCoil(DigitalOut):
-    def __init__(self, contactor):
+class SimSwitch(DigitalOut):
+    """One of the two switches in series in the contactor's coil circuit ("main" or "safety")."""
+
+    def __init__(self, contactor, which):
         self.contactor = contactor
+        self.which = which
 
     def set(self, on):
-        self.contactor.set_coil(on)
+        self.contactor.switch(self.which, on)
 
 
-def sim_board(plant, clock, network, meter_uart, storage=None, **info):
+class SimWatchdog(Watchdog):
+    """A watchdog in loop time: on_expire() runs if feed() is not called within timeout_ms."""
+
+    def __init__(self, timeout_ms, on_expire):
+        self.timeout_ms = timeout_ms
+        self.on_expire = on_expire
+        self._timer = None
+        self.feed()
+
+    def feed(self):
+        self.stop()
+        self._timer = asyncio.get_running_loop().call_later(self.timeout_ms / 1000, self.on_expire)
+
+    def stop(self):
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def sim_board(plant, clock, network, meter_uart, storage=None, safety_link=None, watchdog=None,
+              reset_cause="power", pilot_in=None, **info):
     ratings = {"vendor": "OpenEVSE-Py", "model": "SimAC22", "serial": "SIM-0001", "firmware": "0.1.0",
                "max_current_a": 32, "phases": 3, "ventilation": False}
     ratings.update(info)
     return Board(
         clock=clock,
         pilot_out=SimPilotOut(plant),
-        pilot_in=SimPilotIn(plant),
-        contactor=SimCoil(plant.contactor),
-        contactor_feedback=plant.contactor.feedback,
-        rcd_trip=plant.rcd,
+        pilot_in=pilot_in or SimPilotIn(plant),
+        contactor=SimSwitch(plant.contactor, "main"),
+        contactor_feedback=plant.contactor.feedback.view(),
         meter_uart=meter_uart,
         storage=storage or MemoryStorage(),
         network=network,
+        safety_link=safety_link,
+        watchdog=watchdog,
+        reset_cause=reset_cause,
         info=ratings,
+    )
+
+
+def sim_safety_board(plant, clock, link, ventilation=False, watchdog=None):
+    """The safety node's board: its own CP sense, its switch, and the safety sensors of the plant."""
+    return Board(
+        clock=clock,
+        pilot_in=SimPilotIn(plant),
+        relay=SimSwitch(plant.contactor, "safety"),
+        contactor_feedback=plant.contactor.feedback.view(),
+        rcd_ac=plant.rcd.ac,
+        rcd_dc=plant.rcd.dc,
+        rcd_test=plant.rcd,
+        estop=plant.estop,
+        pe_fault=plant.pe_fault,
+        temperatures=plant.temperatures,
+        link=link,
+        watchdog=watchdog,
+        reset_cause="power",
+        info={"ventilation": ventilation},
     )

@@ -10,6 +10,7 @@ EV closing S2) are scheduled with call_later, so a virtual clock skips the waiti
 import asyncio
 
 from sim.ev import offered_current_a
+from sim.sensors import RcdMonitor, SimInput, SimTemperature
 
 CONTACTOR_OPERATE_MS = 30  # coil on -> main contacts closed (typical 25 A AC-1 contactor)
 CONTACTOR_RELEASE_MS = 20  # coil off -> contacts open
@@ -19,37 +20,25 @@ TAPER_STEP_MS = 30000  # while charging, re-evaluate the battery's taper this of
 NOMINAL_VOLTAGE_V = 230.0
 
 
-class SimInput:
-    """A digital signal the plant drives and the firmware reads (hal DigitalIn)."""
-
-    def __init__(self, value=False):
-        self._value = value
-        self._callback = None
-
-    def value(self):
-        return self._value
-
-    def on_change(self, callback):
-        self._callback = callback
-
-    def set(self, value):
-        if value != self._value:
-            self._value = value
-            if self._callback is not None:
-                self._callback(value)
-
-
 class SimContactor:
-    """Coil, main contacts and auxiliary feedback, with operate/release delays and two faults."""
+    """Coil, main contacts and auxiliary feedback, with operate/release delays and two faults.
+
+    The coil is fed through two switches in series: the main controller's and the safety node's
+    (`switches`), so power flows only when both allow it."""
 
     def __init__(self, plant):
         self.plant = plant
+        self.switches = {"main": False, "safety": False}
         self.coil = False
         self.closed = False
         self.feedback = SimInput(False)
         self.welded = False  # fault injection: contacts stay closed
         self.stuck_open = False  # fault injection: contacts never close
         self._pending = None
+
+    def switch(self, which, on):
+        self.switches[which] = bool(on)
+        self.set_coil(self.switches["main"] and self.switches["safety"])
 
     def set_coil(self, on):
         if on == self.coil:
@@ -82,7 +71,11 @@ class Plant:
         self.generator = "x1"
         self.duty_permille = None
         self.contactor = SimContactor(self)
-        self.rcd = SimInput(False)
+        self.rcd = RcdMonitor()
+        self.estop = SimInput(False)
+        self.pe_fault = SimInput(False)
+        self.temperatures = {"power_path": SimTemperature(30.0), "connector": SimTemperature(25.0),
+                             "ambient": SimTemperature(25.0)}
         self.current_a = 0.0  # per phase, flowing now
         self.peak_current_a = 0.0
         self._levels = self.cp_levels()
@@ -132,8 +125,14 @@ class Plant:
         self.ev.s2_closed = False
         self.recompute()
 
-    def trip_rcd(self, tripped=True):
-        self.rcd.set(tripped)
+    def trip_rcd(self, tripped=True, ac_ma=150.0):
+        """A residual current (AC, 5 x 30 mA by default: trips within 40 ms), or none."""
+        self.rcd.set_residual(ac_ma=ac_ma if tripped else 0.0)
+
+    def set_grid_voltage(self, voltage_v):
+        self.voltage_v = float(voltage_v)
+        self.meter.set_voltages(voltage_v, voltage_v, voltage_v)
+        self.recompute()
 
     # The physics ---------------------------------------------------------------------------------
 

@@ -1,13 +1,24 @@
-"""A test rig: one charger's firmware on the simulated board, its plant and an embedded CSMS, wired
-together on the running event loop (CPython). Scenarios, tests and tools build on it."""
+"""A test rig: one charger on the simulated plant: the main controller's firmware, the safety node
+beside it on its own board (joined by a byte pipe), the plant, and an embedded CSMS, wired together on
+the running event loop (CPython). Scenarios, tests and tools build on it.
+
+The main controller's watchdog is simulated too: when it bites, reboot() does what a reset does (all
+outputs drop, tasks die, RAM is gone, storage stays) and boots the firmware again."""
+
+import asyncio
 
 from firmware.app import Firmware
-from hal.sim import MemoryStorage, sim_board
+from firmware.safety.node import SafetyNode
+from firmware.watchdog import WDT_TIMEOUT_MS
+from hal.sim import MemoryStorage, SimWatchdog, sim_board, sim_safety_board
+from sim.bytepipe import BytePipe
 from sim.csms import Csms
 from sim.ev import Ev
 from sim.memlink import MemoryNetwork
 from sim.meter import MeterModel, MeterUart, SimSdm630
 from sim.plant import Plant
+
+SAFETY_BAUD = 115200
 
 
 class Rig:
@@ -27,9 +38,22 @@ class Rig:
             csms_url = csms_url or "mem://csms/ocpp"
         self.network = network
         self.storage = storage or MemoryStorage()
+        self.safety_pipe = BytePipe(baud=SAFETY_BAUD)
+        info = dict(board_info or {})
         self.board = sim_board(self.plant, clock, network, MeterUart(self.meter), self.storage,
-                               **(board_info or {}))
-        self.fw = Firmware(self.board, csms_url, cp_id, ocpp, config=config, trace=trace)
+                               safety_link=self.safety_pipe.a, **info)
+        self.board.watchdog = SimWatchdog(WDT_TIMEOUT_MS, self._watchdog_bites)
+        self.safety_board = sim_safety_board(self.plant, clock, self.safety_pipe.b,
+                                             ventilation=self.board.info["ventilation"])
+        self.safety_node = SafetyNode(self.safety_board, epoch=1, trace=trace)
+        self.resets = []  # (ms, cause) of every reset of the main controller
+        self._boot_args = (csms_url, cp_id, ocpp, config, trace)
+        self._safety_tasks = []
+        self.fw = self._boot()
+
+    def _boot(self):
+        csms_url, cp_id, ocpp, config, trace = self._boot_args
+        return Firmware(self.board, csms_url, cp_id, ocpp, config=config, trace=trace)
 
     @property
     def station(self):
@@ -40,9 +64,31 @@ class Rig:
         return self.fw.charger.session
 
     def start(self):
+        for coro in self.safety_node.tasks():
+            self._safety_tasks.append(asyncio.get_running_loop().create_task(coro))
+        self.fw.start()
+
+    def _watchdog_bites(self):
+        asyncio.get_running_loop().create_task(self.reboot("watchdog"))
+
+    async def reboot(self, cause):
+        """Reset the main controller: outputs drop at once, then it boots again from storage."""
+        self.resets.append((self.clock.ms(), cause))
+        self.board.watchdog.stop()
+        self.board.contactor.set(False)
+        self.board.pilot_out.x1()
+        await self.fw.stop()
+        self.board.pilot_in.stalled = False  # a reset also restarts the driver that hung
+        self.board.reset_cause = cause
+        self.board.watchdog = SimWatchdog(WDT_TIMEOUT_MS, self._watchdog_bites)
+        self.fw = self._boot()
         self.fw.start()
 
     async def stop(self):
+        self.board.watchdog.stop()
         await self.fw.stop()
+        for task in self._safety_tasks:
+            task.cancel()
+        self._safety_tasks = []
         if self.csms is not None:
             await self.csms.stop()

@@ -142,7 +142,7 @@ async def run_session(opts, clock):
     rig = Rig(clock, opts.cp_id, ev, csms, url, network, trace=trace, ocpp=opts.ocpp,
               config={"MeterValueSampleInterval": opts.meter_interval_s})
     fw, plant, meter_model = rig.fw, rig.plant, rig.meter_model
-    fw.start()
+    rig.start()
     progress = _Progress(opts.progress, clock, plant, fw, meter_model, start_ms)
     plant.listeners.append(progress.poke)
     failure = None

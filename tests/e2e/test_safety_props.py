@@ -70,7 +70,7 @@ async def play(steps, clock):
                 asyncio.ensure_future(rig.station.remote_stop(tx.transaction_id))
         elif action in ("rcd_trip", "rcd_clear"):
             rig.plant.trip_rcd(action == "rcd_trip")
-        log.append((clock.ms(), "ev", ev_state(ev), rig.plant.rcd.value()))
+        log.append((clock.ms(), "ev", ev_state(ev), rig.plant.rcd.ac_ma > 0))  # a residual current flows
         await asyncio.sleep(dt_ms / 1000)
     await rig.stop()
     return log

@@ -81,9 +81,9 @@ class Pin:
 
 
 def make_charger():
-    pins = {"coil": Pin(), "feedback": Pin(), "rcd": Pin()}
+    pins = {"coil": Pin(), "feedback": Pin()}
     board = Board(clock=Clock(), pilot_out=PilotOut(), pilot_in=PilotIn(), contactor=pins["coil"],
-                  contactor_feedback=pins["feedback"], rcd_trip=pins["rcd"], meter_uart=None, storage=None,
+                  contactor_feedback=pins["feedback"], meter_uart=None, storage=None,
                   network=None, info={"max_current_a": 16})
     return Charger(board, Config(), None), board, pins
 
@@ -128,17 +128,36 @@ def test_plug_authorize_charge_and_unplug_drive_pilot_and_coil():
     run_story(story)
 
 
-def test_rcd_trip_opens_the_coil_and_drives_f():
+def test_a_critical_fault_reported_by_the_safety_node_opens_the_coil_and_drives_f():
     async def story(charger, board, pins):
         board.pilot_in.set("C")
         await until(lambda: charger.session.cp == "C")
         charger.authorize()
         assert pins["coil"].on
-        pins["rcd"].on = True
-        pins["rcd"].callback(True)
+        charger.safety_report(0, ["rcd_ac"], {})
         assert not pins["coil"].on
         assert board.pilot_out.log[-1] == "f"
         assert charger.connector_status()[:2] == ("Faulted", "GroundFailure")
+        charger.safety_report(0, [], {})  # the safety node cleared it (its latch rule)
+        assert charger.connector_status()[1] == "NoError"
+
+
+def test_hot_sensors_reported_by_the_safety_node_derate_the_offer_in_steps():
+    async def story(charger, board, pins):
+        board.pilot_in.set("B")
+        await until(lambda: charger.session.cp == "B")
+        charger.authorize()
+        assert board.pilot_out.log[-1] == 266  # 16 A
+        charger.safety_report(0, [], {"ambient": 66.0})
+        assert board.pilot_out.log[-1] == 133  # half: 8 A
+        assert charger.connector_status()[1] == "HighTemperature"
+        charger.safety_report(0, [], {"ambient": 69.0})
+        assert board.pilot_out.log[-1] == 100  # a quarter would be 4 A: never below 6 A
+        charger.safety_report(0, [], {"ambient": 63.0})
+        assert board.pilot_out.log[-1] == 133  # hysteresis: half until below 62 C
+        charger.safety_report(0, [], {"ambient": 61.0})
+        assert board.pilot_out.log[-1] == 266
+        assert charger.connector_status()[1] == "NoError"
 
     run_story(story)
 

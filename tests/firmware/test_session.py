@@ -74,9 +74,18 @@ def test_fault_opens_holds_f_300ms_and_clears_only_when_source_is_gone():
     assert ses.fault("rcd", 1000) == [("contactor", False), ("pilot", "f")]
     assert ses.status == "Faulted"
     assert not ses.tx_active and ses.stop_reason == "Other"
-    assert ses.poll(1000 + s.FAULT_HOLD_MS) == []  # still tripped
-    assert ses.clear_fault("rcd", 2000) == [("pilot", "x1")]
-    assert ses.status == "Available"
+    assert ses.poll(1000 + s.FAULT_HOLD_MS) == [("pilot", "x1")]  # still tripped: X1, so CP reads the EV
+    assert ses.status == "Faulted" and ses.state == s.INOPERATIVE
+    assert ses.handle("cp_E", 1500) == [] and ses.handle("fault", 1600) == []  # already open: stays
+    assert ses.handle("cp_C", 1700) == []
+    assert ses.clear_fault("rcd", 2000) == []
+    assert ses.status == "Preparing"  # the EV still presents C: plugged, not authorized
+
+
+def test_fault_reason_becomes_the_stop_reason():
+    ses = charging_session()
+    ses.fault("estop", 1000, "EmergencyStop")
+    assert ses.stop_reason == "EmergencyStop"
 
 
 def test_fault_cleared_early_still_holds_f_for_300ms():
@@ -135,8 +144,8 @@ def test_authorization_while_limit_low_offers_nothing():
 
 def test_every_state_has_a_status_and_a_way_out_on_unplug_or_fault():
     for state in s.STATUS:
-        assert (state, "fault") in s.TABLE or state == s.FAULT
-        if state not in (s.IDLE, s.FAULT, s.WAIT_PLUG):
+        assert (state, "fault") in s.TABLE or state in (s.FAULT, s.INOPERATIVE)
+        if state not in (s.IDLE, s.FAULT, s.INOPERATIVE, s.WAIT_PLUG):
             assert (state, "cp_A") in s.TABLE, state
 
 
