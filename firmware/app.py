@@ -60,7 +60,8 @@ class Firmware:
             trace("ocpp", direction=direction, frame=text)
 
         link = Link(board.network, url, adapter.SUBPROTOCOL, rpc, board.clock, None, trace=frame)
-        self.cp = ChargePoint(adapter, link, self.config, board.clock, self.charger, board.info, log)
+        self.cp = ChargePoint(adapter, link, self.config, board.clock, self.charger, board.info, log,
+                              board.storage, self.reset_cause)
         self.charger.ocpp = self.cp
         self._tasks = []
 

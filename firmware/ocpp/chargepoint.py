@@ -9,10 +9,13 @@
 import asyncio
 
 from firmware.config import canonical
+from firmware.ocpp import open_tx
 from firmware.ocpp.link import CallFailed
 from firmware.waiting import event_or_timeout
 
 CONNECTOR = 1  # one connector per charger for now
+METER_ATTEMPTS = 5  # reads for a transaction's start or end before giving up ...
+METER_RETRY_S = 1  # ... this far apart (each read already retries on the bus: firmware/meter.py)
 
 
 class Transaction:
@@ -24,6 +27,7 @@ class Transaction:
         self.stop_ts = None
         self.transaction_id = None  # assigned by the CSMS in StartTransaction.conf
         self.sampled_ms = None  # clock ms of the last periodic sample (the start, before the first)
+        self.reason = None  # why it stopped, once it has
 
 
 class _Reading:
@@ -38,7 +42,7 @@ _NO_READING = _Reading()
 
 
 class ChargePoint:
-    def __init__(self, adapter, link, config, clock, charger, info, log=None):
+    def __init__(self, adapter, link, config, clock, charger, info, log=None, storage=None, reset_cause="power"):
         self.adapter = adapter
         self.link = link
         self.config = config
@@ -55,13 +59,44 @@ class ChargePoint:
         self._wake = asyncio.Event()
         self._sampling = asyncio.Event()  # the transaction or the sample interval changed
         self._last_status = None
+        self.storage = storage
+        self._recovered = None  # a transaction the last boot left open, to stop once the tasks run
         link.handler = self._handle
         link.on_connect = self._on_connect
+        if storage is not None:
+            self._recover(reset_cause)
+
+    def _recover(self, reset_cause):
+        # A transaction the last boot left open: deliver its start if needed, then stop it once.
+        try:
+            record = open_tx.load(self.storage)
+        except ValueError as exc:
+            self.log("boot", str(exc))
+            open_tx.forget(self.storage)
+            return
+        if record is None:
+            return
+        tx = Transaction(record["tag"], record["start_ts"])
+        tx.transaction_id = record["id"]
+        tx.begin = _Reading()
+        tx.begin.energy_wh = record["start_wh"]
+        tx.stop_ts = record["stop_ts"] or self.clock.utc()
+        tx.reason = record["reason"] or ("PowerLoss" if reset_cause == "power" else "Reboot")
+        self.log("boot", "transaction left open by the last boot (%s): stopping it, reason %s"
+                 % (reset_cause, tx.reason))
+        if tx.transaction_id is None:
+            self._send_tx("StartTransaction", tx, lambda: self.adapter.start_transaction(
+                CONNECTOR, tx.id_tag, tx.begin.energy_wh, tx.start_ts)[1])
+        self._queue_stop(tx, read_meter=False)
+        self._recovered = tx
 
     # Tasks ------------------------------------------------------------------------------------
 
     def tasks(self):
-        return [self.link.run(), self._serve_outbox(), self._heartbeat(), self._sample_meter()]
+        tasks = [self.link.run(), self._serve_outbox(), self._heartbeat(), self._sample_meter()]
+        if self._recovered is not None:
+            tasks.append(self._read_meter_into(self._recovered, "end"))
+        return tasks
 
     async def _on_connect(self):
         connection = self.link.connects  # a newer connection runs its own boot loop; this one then ends
@@ -126,8 +161,15 @@ class ChargePoint:
     def _delivered(self, action, result, tx):
         if action == "StartTransaction":
             tx.transaction_id, accepted = self.adapter.start_result(result)
+            self._persist(tx)
             if not accepted and self.tx is tx and self.config["StopTransactionOnInvalidId"]:
                 self.charger.stop("DeAuthorized")
+        elif action == "StopTransaction" and self.storage is not None and self.tx is None:
+            open_tx.forget(self.storage)
+
+    def _persist(self, tx):
+        if self.storage is not None and tx.begin is not None:
+            open_tx.save(self.storage, tx)
 
     async def _heartbeat(self):
         while True:
@@ -213,26 +255,40 @@ class ChargePoint:
         self.tx = None
         self._sampling.set()
         tx.stop_ts = self.clock.utc()
+        tx.reason = reason
+        self._persist(tx)
+        self._queue_stop(tx)
 
+    def _queue_stop(self, tx, read_meter=True):
         def build():
             if tx.end is None:
                 return None
             sampled = self.config["StopTxnSampledData"]
-            data = [self.adapter.meter_value(tx.begin, sampled, "Transaction.Begin", tx.start_ts),
-                    self.adapter.meter_value(tx.end, sampled, "Transaction.End", tx.stop_ts)]
-            return self.adapter.stop_transaction(tx.transaction_id, tx.end.energy_wh, tx.stop_ts, reason,
-                                           tx.id_tag, data)[1]
+            data = [self.adapter.meter_value(tx.end, sampled, "Transaction.End", tx.stop_ts)]
+            if not isinstance(tx.begin, _Reading):  # a start recovered from storage has only its energy
+                data.insert(0, self.adapter.meter_value(tx.begin, sampled, "Transaction.Begin", tx.start_ts))
+            return self.adapter.stop_transaction(tx.transaction_id, tx.end.energy_wh, tx.stop_ts, tx.reason,
+                                                 tx.id_tag, data)[1]
 
         self._send_tx("StopTransaction", tx, build)
-        asyncio.create_task(self._read_meter_into(tx, "end"))
+        if read_meter:
+            asyncio.create_task(self._read_meter_into(tx, "end"))
 
     async def _read_meter_into(self, tx, which):
-        # Begin: before the contactor closes; end: after it opened, so the register is final.
-        reading = await self.charger.read_meter()
+        # Begin: before the contactor closes; end: after it opened, so the register is final. A meter
+        # that does not answer at once (a bus still busy after a reset) gets a few more tries.
+        reading = None
+        for attempt in range(METER_ATTEMPTS):
+            reading = await self.charger.read_meter()
+            if reading is not None:
+                break
+            await asyncio.sleep(METER_RETRY_S)
         if reading is None:
             self.log("meter", "no reading for transaction %s" % which)
-            reading = _NO_READING
+            reading = tx.begin if which == "end" and tx.begin is not None else _NO_READING
         setattr(tx, which, reading)
+        if which == "begin":
+            self._persist(tx)
         self._wake.set()
 
     async def present_token(self, id_tag):
@@ -281,6 +337,7 @@ class ChargePoint:
         return status
 
     def reset(self, kind):
+        self.charger.reset_faults()  # an explicit reset also clears latched faults whose cause is gone
         if self.tx is not None:
             self.charger.stop("HardReset" if kind == "Hard" else "SoftReset")
         asyncio.create_task(self._reboot_when_idle())
