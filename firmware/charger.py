@@ -15,7 +15,7 @@ from firmware.waiting import event_or_timeout
 PILOT_IDLE_WAIT_MS = 2000  # longest pilot wait with nothing pending (a board's sampler polls inside);
 # short enough for the watchdog's allowance (firmware/watchdog.py)
 TIMER_IDLE_WAIT_MS = 2000  # the timer task wakes at least this often, for the same reason
-METER_POLL_MS = 2000  # meter polled this often while an EV is plugged (over-current, stale meter) ...
+METER_POLL_MS = 5000  # meter polled this often while an EV is plugged (over-current, stale meter) ...
 METER_IDLE_POLL_MS = 10000  # ... and this often without one (grid voltage, meter alive)
 
 
@@ -138,6 +138,9 @@ class Charger:
         also judged (firmware/metering.py): a silent or frozen meter, the grid voltage, over-current."""
         if self.meter is None:
             return self.last_reading
+        if self._meter_lock.locked():  # a read is on the bus right now: its result is fresh enough
+            async with self._meter_lock:
+                return self.last_reading
         async with self._meter_lock:
             try:
                 reading = await self.meter.read()

@@ -29,6 +29,10 @@ class BadMessage(ValueError):
     pass
 
 
+# CPython raises struct.error on a short buffer, MicroPython ValueError (and has no struct.error).
+_UNPACK_ERRORS = (ValueError, struct.error) if hasattr(struct, "error") else (ValueError,)
+
+
 def command(allow, resets):
     return struct.pack(_COMMAND, COMMAND, ALLOW if allow else 0, resets & 0xFF)
 
@@ -65,7 +69,7 @@ def parse(payload):
                     raise BadMessage("unknown temperature place %d" % index)
                 temps[PLACES[index]] = None if deci == NO_READING else deci / 10.0
             return ("report", flags, faults.unpack(mask), temps)
-    except (struct.error, ValueError) as exc:
+    except _UNPACK_ERRORS as exc:
         if isinstance(exc, BadMessage):
             raise
         raise BadMessage("malformed message: %s" % exc)

@@ -19,8 +19,8 @@ from firmware.temperature import STOP, Thermal
 from firmware.waiting import event_or_timeout
 
 TEMP_POLL_MS = 1000  # temperatures move in seconds; a PT1000 through an RC filter needs no faster
-LINK_HEARTBEAT_MS = 250  # a report at least this often, even when nothing changed
-LINK_TIMEOUT_MS = 1000  # no frame from the main controller this long: open and latch link_lost
+LINK_HEARTBEAT_MS = 500  # a report at least this often, even when nothing changed
+LINK_TIMEOUT_MS = 1500  # three heartbeats missed: open and latch link_lost (EVerest: 1 Hz, 5 s)
 READ_CHUNK_WAIT_MS = 1000
 
 

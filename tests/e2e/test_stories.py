@@ -498,7 +498,9 @@ def test_meter_values_carry_energy_power_current_and_voltage_per_phase():
         # when the meter has answered (a Modbus read of the SDM630 takes about 120 ms at 9600 Bd)
         offsets = [stamp - start_ms for stamp in stamps]
         assert all(0 <= offset - (i + 1) * interval_s * 1000 <= 200 for i, offset in enumerate(offsets)), offsets
-        assert all(abs(b - a - interval_s * 1000) <= 5 for a, b in zip(stamps, stamps[1:])), offsets
+        # A sample may share the meter poll that is on the bus at that moment (firmware/charger.py
+        # read_meter): its stamp is then up to one Modbus read early, never drifting.
+        assert all(abs(b - a - interval_s * 1000) <= 200 for a, b in zip(stamps, stamps[1:])), offsets
         energies = []
         for mv in values:
             samples = mv["meter_value"][0]["sampledValue"]
