@@ -1,5 +1,5 @@
-# A fake safety-node board (portable): what a second MCU's pins would be, recorded. A fake is right here:
-# it stands for a board's pins. Used by test_safety_node.py and test_safety_node_props.py.
+# Fake pins and a fake safety-node board (portable): what an MCU's pins would be, recorded. A fake is
+# right here: they stand for a board's pins. Used by test_charger.py and the safety node tests.
 from firmware import pilot, temperature
 from firmware.safety import messages
 from firmware.safety.link import Peer

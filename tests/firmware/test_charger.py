@@ -7,6 +7,7 @@ import time
 from firmware.charger import Charger
 from firmware.config import Config
 from hal.interfaces import Board
+from tests.firmware.safety_fakes import Pin
 from tests.portable import run_async
 
 LEVELS = {"A": (12000, 12000), "B": (8980, -12000), "C": (5990, -12000)}
@@ -64,20 +65,6 @@ class PilotIn:
         self.changed.clear()
         return self.levels
 
-
-class Pin:
-    def __init__(self):
-        self.on = False
-        self.callback = None
-
-    def set(self, on):
-        self.on = on
-
-    def value(self):
-        return self.on
-
-    def on_change(self, callback):
-        self.callback = callback
 
 
 def make_charger():
