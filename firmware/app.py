@@ -38,9 +38,11 @@ class Firmware:
         for problem in self.config.problems:
             log("config", problem)
         self.reset_cause = getattr(board, "reset_cause", "power")
+        boot_note = None
         if self.reset_cause == "watchdog":
             stalled = board.storage.read("stalled")
-            log("boot", "reset by the watchdog (stalled task: %s)" % (stalled.decode() if stalled else "unknown"))
+            boot_note = "watchdog reset, stalled: %s" % (stalled.decode() if stalled else "unknown")
+            log("boot", boot_note)
         boots = _boot_count(board.storage)
         self.supervisor = Supervisor(getattr(board, "watchdog", None), board.clock)
         meter = Sdm630Meter(board.meter_uart, board.clock) if board.meter_uart is not None else None
@@ -62,6 +64,7 @@ class Firmware:
         link = Link(board.network, url, adapter.SUBPROTOCOL, rpc, board.clock, None, trace=frame)
         self.cp = ChargePoint(adapter, link, self.config, board.clock, self.charger, board.info, log,
                               board.storage, self.reset_cause)
+        self.cp.boot_note = boot_note
         self.charger.ocpp = self.cp
         self._tasks = []
 
@@ -77,12 +80,12 @@ class Firmware:
             self._tasks.append(asyncio.create_task(coro))
 
     async def _feed_watchdog(self):
-        noted = False
+        noted = None
         while True:
-            if not self.supervisor.feed() and not noted:
+            if not self.supervisor.feed() and self.supervisor.stalled != noted:
                 # Say which task stalled before the watchdog bites; the next boot reports it.
-                self.board.storage.write("stalled", self.supervisor.stalled.encode())
-                noted = True
+                noted = self.supervisor.stalled
+                self.board.storage.write("stalled", noted.encode())
             await asyncio.sleep(FEED_MS / 1000)
 
     async def stop(self):

@@ -46,10 +46,11 @@ class Charger:
         self._rearm = asyncio.Event()
         self._status = None
         self._tx = False
-        register = supervisor.register if supervisor is not None else (lambda name: (lambda: None))
+        register = supervisor.register if supervisor is not None else (lambda name, allowance_ms=0: (lambda: None))
         self._beat_pilot = register("pilot")
         self._beat_timers = register("timers")
-        self._beat_meter = register("meter") if meter is not None else None
+        # The meter task beats once per poll: its allowance is the idle poll period plus a slow read.
+        self._beat_meter = register("meter", METER_IDLE_POLL_MS + 5000) if meter is not None else None
         board.pilot_out.x1()
         board.contactor.set(False)
         board.contactor_feedback.on_change(self._feedback_changed)

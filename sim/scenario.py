@@ -165,6 +165,8 @@ async def run_session(opts, clock):
         _judge(result, csms.station(opts.cp_id), progress)
     else:
         result.passed, result.reason = True, "external CSMS: see its records"
+    if rig.resets and result.passed:  # nothing in a plain session may make the watchdog bite
+        result.passed, result.reason = False, "unexpected reset: %s" % (rig.resets,)
     if failure is not None:
         result.passed, result.reason = False, failure
     return result

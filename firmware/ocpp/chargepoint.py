@@ -61,6 +61,7 @@ class ChargePoint:
         self._last_status = None
         self.storage = storage
         self._recovered = None  # a transaction the last boot left open, to stop once the tasks run
+        self.boot_note = None  # why the last boot ended, if not a plain power-up: told to the CSMS once
         link.handler = self._handle
         link.on_connect = self._on_connect
         if storage is not None:
@@ -120,6 +121,10 @@ class ChargePoint:
         if not self.booted:
             return
         self._last_status = None
+        if self.boot_note:
+            # OCPP 1.6 BootNotification has no reason field: say it on connector 0 (the charge point).
+            self._send(*self.adapter.status(0, "Available", "InternalError", self.clock.utc(), self.boot_note))
+            self.boot_note = None
         self.status_changed()
         self._wake.set()
 
@@ -230,7 +235,8 @@ class ChargePoint:
             return
         self._last_status = (status, error_code)
         # An unsent status is stale now: only the newest one goes out.
-        self.outbox = [e for e in self.outbox if not (e[0] == "StatusNotification" and e[3] is None)]
+        self.outbox = [e for e in self.outbox if not (e[0] == "StatusNotification" and e[3] is None
+                                                      and e[1]["connectorId"] == CONNECTOR)]
         self._send(*self.adapter.status(CONNECTOR, status, error_code, self.clock.utc(), info))
 
     def tx_started(self):

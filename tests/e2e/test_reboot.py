@@ -33,6 +33,8 @@ def test_a_stalled_task_resets_the_board_which_comes_up_safe_and_stops_the_trans
         assert len(calls(rig.station, "StartTransaction")) == 1
         assert rig.plant.generator == "x1" and not rig.plant.contactor.closed
         assert rig.fw.reset_cause == "watchdog"
+        told = [st for st in rig.station.statuses if st.get("connector_id") == 0]
+        assert told and told[-1]["error_code"] == "InternalError" and "stalled: pilot" in told[-1]["info"]
 
     run(story)
 
