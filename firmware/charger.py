@@ -77,7 +77,7 @@ class Charger:
         and on the safety node."""
         now = self.clock.ms()
         for code in self.latches.reset(now):
-            self._cleared(code)
+            self._latch_cleared(code)
         if self.safety is not None:
             self.safety.reset()
 
@@ -194,7 +194,7 @@ class Charger:
         self._condition("pilot_short", state == "E")
         if state == "A":
             for code in self.latches.unplugged(self.clock.ms()):
-                self._cleared(code)
+                self._latch_cleared(code)
         if state != self.session.cp:
             self.trace("cp", state=state, high_mv=high_mv, low_mv=low_mv)
             self._event("cp_invalid" if state == pilot.INVALID else "cp_" + state)
@@ -216,7 +216,7 @@ class Charger:
             if self.contactor.deadline is not None and now >= self.contactor.deadline:
                 self._judge_contactor(self.contactor.poll(now))
             for code in self.latches.poll(now):
-                self._cleared(code)
+                self._latch_cleared(code)
 
     # Plumbing ----------------------------------------------------------------------------------
 
@@ -229,7 +229,11 @@ class Charger:
         if present:
             if self.latches.raise_(code, now) and code not in self.mirrored:
                 self._raised(code)
-        elif self.latches.gone(code, now) and code not in self.mirrored:
+        elif self.latches.gone(code, now):
+            self._latch_cleared(code)
+
+    def _latch_cleared(self, code):
+        if code not in self.mirrored:  # the safety node may still hold the same fault (welding)
             self._cleared(code)
 
     def _raised(self, code):

@@ -159,9 +159,12 @@ class FaultLatches:
         return self._sweep(now_ms)
 
     def reset(self, now_ms):
-        """An explicit reset: every latch may clear once its condition is gone."""
+        """An explicit reset clears the latched faults whose condition is gone. A reset while the
+        condition is still present does nothing for it (ISO 13850: an emergency stop is reset only
+        after it was released)."""
         for code in self.active:
-            self.active[code][3] = True
+            if not self.active[code][0]:
+                self.active[code][3] = True
         self.trips = {}
         return self._sweep(now_ms)
 

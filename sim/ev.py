@@ -41,7 +41,9 @@ class Ev:
     """An EV: plug, switch S2, diode, battery.
 
     Attributes the plant (or a test) sets: plugged, s2_closed, cp_shorted (fault injection: CP shorted
-    to PE), needs_ventilation, diode_ok. Attributes it reads: soc_pct, energy_in_wh."""
+    to PE), needs_ventilation, diode_ok. Attributes it reads: soc_pct, energy_in_wh.
+    Fault knobs (sim/injector.py): overdraw_a (draws this much more than offered), cp_stuck_mv (a
+    damaged cable or EV: the CP sits at this level whatever the EVSE drives, e.g. between E and F)."""
 
     def __init__(self, capacity_kwh=60.0, soc_start_pct=20.0, soc_target_pct=80.0, max_current_a=32.0,
                  phases=3, needs_ventilation=False, diode_ok=True):
@@ -63,6 +65,8 @@ class Ev:
         self.plugged = False
         self.s2_closed = False
         self.cp_shorted = False
+        self.overdraw_a = 0.0
+        self.cp_stuck_mv = None
         self.soc_pct = soc_start_pct
         self.energy_in_wh = 0.0
 
@@ -100,6 +104,8 @@ class Ev:
                 generator = "x1"
             elif duty_permille <= 0:
                 generator = "f"
+        if self.cp_stuck_mv is not None:
+            return (self.cp_stuck_mv, self.cp_stuck_mv)
         if self.cp_shorted or generator == "off":
             return (0, 0)
         if generator == "x1":
@@ -129,6 +135,8 @@ class Ev:
         """Per-phase current the EV draws with the contactor closed, given the offered current."""
         if not self.s2_closed or not self.wants_charge or offered_a <= 0:
             return 0.0
+        if self.overdraw_a:  # a faulty on-board charger: more than offered, whatever its own limits
+            return float(offered_a) + self.overdraw_a
         return min(float(offered_a), self.max_current_a, self.taper_limit_a())
 
     def charge(self, current_a, voltage_v, dt_ms):

@@ -119,6 +119,7 @@ class SimSdm630:
         self.silent = False
         self.corrupt_crc = False
         self.frozen = False
+        self.shown = model.registers()  # what the registers hold: frozen, they keep the last refresh
         self.requests = 0  # frames addressed to this unit that pymodbus decoded
         self._framer = FramerRTU(DecodePDU(True))
         # One shared block (SimDevice list form) holding only the input registers; the action hook
@@ -136,7 +137,7 @@ class SimSdm630:
         if function_code != modbus.FC_READ_INPUT:
             return ExcCodes.ILLEGAL_FUNCTION
         if not self.frozen:
-            values = self.model.registers()
+            values = self.shown = self.model.registers()
             for reg in self._addresses:
                 hi, lo = struct.unpack(">HH", struct.pack(">f", values[reg]))
                 registers[reg - start_address] = hi

@@ -53,6 +53,7 @@ class ChargePoint:
         self.booted = False
         self.boot_status = None
         self.outbox = []  # [action, payload or None, builder or None, transaction or None]
+        self._sending = None  # the outbox entry on the wire now
         self.tx = None
         self.pending_id_tag = None
         self.last_sent_ms = 0
@@ -134,7 +135,8 @@ class ChargePoint:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            action, payload, build, tx = self.outbox[0]
+            entry = self.outbox[0]
+            action, payload, build, tx = entry
             if build is not None:
                 payload = build()
                 if payload is None:  # not ready (waiting for the meter): wait for news
@@ -142,6 +144,7 @@ class ChargePoint:
                     await self._wake.wait()
                     continue
             attempts = 0
+            self._sending = entry  # a newer status must not remove what is on the wire
             while True:
                 try:
                     result = await self.link.call(action, payload)
@@ -159,9 +162,16 @@ class ChargePoint:
                     await asyncio.sleep(self.config["TransactionMessageRetryInterval"] * attempts)
             if result is None:
                 continue
-            self.outbox.pop(0)
+            self._sending = None
+            self._drop(entry)
             if result is not False:
                 self._delivered(action, result, tx)
+
+    def _drop(self, entry):
+        for i in range(len(self.outbox)):
+            if self.outbox[i] is entry:
+                del self.outbox[i]
+                return
 
     def _delivered(self, action, result, tx):
         if action == "StartTransaction":
@@ -235,8 +245,8 @@ class ChargePoint:
             return
         self._last_status = (status, error_code)
         # An unsent status is stale now: only the newest one goes out.
-        self.outbox = [e for e in self.outbox if not (e[0] == "StatusNotification" and e[3] is None
-                                                      and e[1]["connectorId"] == CONNECTOR)]
+        self.outbox = [e for e in self.outbox if e is self._sending or not (
+            e[0] == "StatusNotification" and e[3] is None and e[1]["connectorId"] == CONNECTOR)]
         self._send(*self.adapter.status(CONNECTOR, status, error_code, self.clock.utc(), info))
 
     def tx_started(self):

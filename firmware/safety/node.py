@@ -20,7 +20,9 @@ from firmware.waiting import event_or_timeout
 
 TEMP_POLL_MS = 1000  # temperatures move in seconds; a PT1000 through an RC filter needs no faster
 LINK_HEARTBEAT_MS = 500  # a report at least this often, even when nothing changed
-LINK_TIMEOUT_MS = 1500  # three heartbeats missed: open and latch link_lost (EVerest: 1 Hz, 5 s)
+# Silence this long: open and latch link_lost (EVerest: 1 Hz, 5 s). 3.5 heartbeats, so two lost frames
+# in a row never trip it and three always do, whatever the order of events within a millisecond.
+LINK_TIMEOUT_MS = 1750
 READ_CHUNK_WAIT_MS = 1000
 
 

@@ -93,11 +93,11 @@ def only_transaction(station):
     return next(iter(station.transactions.values()))
 
 
-def run(story, csms=None, ev=None, config=None, expect_errors=False):
+def run(story, csms=None, ev=None, config=None, expect_errors=False, **rig_options):
     """Build a Rig in virtual time, run story(rig, clock), stop the rig; check the CSMS saw no error."""
 
     async def main(clock):
-        rig = Rig(clock, ev=ev, csms=csms, config=config)
+        rig = Rig(clock, ev=ev, csms=csms, config=config, **rig_options)
         rig.start()
         try:
             result = await story(rig, clock)

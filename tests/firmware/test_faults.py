@@ -67,12 +67,9 @@ def test_reset_latch_needs_an_explicit_reset_and_the_condition_gone():
     latches = FaultLatches()
     latches.raise_("estop", 0)
     assert latches.unplugged(10) == []
-    assert latches.reset(20) == []  # still pressed
-    assert latches.gone("estop", 30)  # released after the reset: clears
-    latches.raise_("estop", 40)
-    latches.gone("estop", 50)
-    assert latches.is_active("estop")  # released without a reset: stays
-    assert latches.reset(60) == ["estop"]
+    assert latches.reset(20) == []  # still pressed: a reset now counts for nothing
+    assert not latches.gone("estop", 30)  # released: still latched
+    assert latches.reset(60) == ["estop"]  # reset after the release: clears
 
 
 def test_retry_latch_clears_after_the_backoff_and_gives_up_after_the_cap():
