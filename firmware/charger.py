@@ -112,7 +112,8 @@ class Charger:
 
     def safety_report(self, flags, codes, temps_c):
         now = self.clock.ms()
-        self.contactor.safety_changed(bool(flags & messages.RELAY_CLOSED), now)
+        if self.contactor.safety_changed(bool(flags & messages.RELAY_CLOSED), now):
+            self._rearm.set()  # the timer task must judge the feedback at the new deadline
         for code in codes:
             if code not in self.mirrored:
                 self.mirrored.append(code)
@@ -129,7 +130,6 @@ class Charger:
             self.trace("derate", step=step, temps_c=temps_c)
             self._condition("temp_derate", step in (temperature.HALF, temperature.QUARTER))
             self._offer()
-        self._rearm.set()
 
     def safety_alive(self, alive):
         self._condition("safety_lost", not alive)

@@ -27,9 +27,12 @@ class Contactor:
         self.deadline = now_ms + self.confirm_ms
 
     def safety_changed(self, closed, now_ms):
-        if closed != self.safety_closed:
-            self.safety_closed = closed
-            self.deadline = now_ms + self.confirm_ms
+        """The safety node's switch as its latest report says. True if that changed (a new deadline)."""
+        if closed == self.safety_closed:
+            return False
+        self.safety_closed = closed
+        self.deadline = now_ms + self.confirm_ms
+        return True
 
     def poll(self, now_ms):
         """After the confirm window: the fault code if the feedback disagrees, else None."""
