@@ -224,7 +224,10 @@ class ChargePoint:
                                        self.clock.utc(), self.charger.soc_pct())
             if not value["sampledValue"]:
                 continue  # nothing configured that this meter measures; an empty list is invalid in 1.6
-            self._send_tx("MeterValues", tx, lambda: self.adapter.meter_values(CONNECTOR, tx.transaction_id, [value])[1])
+            # Bound now: the loop rebinds tx and value before a queued sample is built (offline, found
+            # by the fault campaign: `evse faults --replay 810448082`).
+            self._send_tx("MeterValues", tx, lambda tx=tx, value=value: self.adapter.meter_values(
+                CONNECTOR, tx.transaction_id, [value])[1])
 
     # Outbox -----------------------------------------------------------------------------------
 

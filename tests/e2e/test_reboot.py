@@ -71,3 +71,22 @@ def test_a_stop_queued_offline_survives_a_power_cut_with_its_own_reason():
         assert len(calls(rig.station, "StopTransaction")) == 1
 
     run(story)
+
+
+def test_samples_queued_offline_keep_their_transaction_after_it_ended():
+    # Found by the fault campaign (evse faults --replay 810448082): a queued MeterValues was built from
+    # the sampling loop's variables after the loop had moved on to "no transaction".
+    async def story(rig, clock):
+        await charging(rig, clock)
+        rig.network.set_online(False)
+        await asyncio.sleep(35)  # three samples at 10 s wait in the outbox
+        rig.plant.unplug()
+        await asyncio.sleep(5)
+        rig.network.set_online(True)
+        await until(lambda: calls(rig.station, "StopTransaction"), clock, 120, "StopTransaction")
+        tx = only_transaction(rig.station)
+        samples = calls(rig.station, "MeterValues")
+        assert len(samples) >= 3
+        assert all(f["payload"]["transactionId"] == tx["transaction_id"] for f in samples)
+
+    run(story, config={"MeterValueSampleInterval": 10})
