@@ -26,14 +26,20 @@ class SimPilotIn(PilotIn):
     def __init__(self, plant):
         self.plant = plant
         self.stalled = False
+        self._given = None  # the levels last handed out
 
     def read(self):
-        return self.plant.cp_levels()
+        self._given = self.plant.cp_levels()
+        return self._given
 
     async def wait(self, timeout_ms):
         if self.stalled:
             await asyncio.Event().wait()  # hangs until the task is cancelled (by a reset)
-        return await self.plant.wait_cp(timeout_ms)
+        levels = self.plant.cp_levels()
+        if levels == self._given:  # a change made since (say, by our own PWM) is news: no waiting
+            levels = await self.plant.wait_cp(timeout_ms)
+        self._given = levels
+        return levels
 
 
 class SimSwitch(DigitalOut):

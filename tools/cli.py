@@ -95,6 +95,12 @@ def cmd_csms(args):
     return csms_server.main(args)
 
 
+def cmd_faults(args):
+    from tools import faults
+
+    return faults.main(args)
+
+
 def cmd_diagram(args):
     from tools import diagram
 
@@ -137,6 +143,16 @@ def build_parser():
     c.add_argument("--boot-statuses", default="Accepted", help="e.g. Pending,Pending,Accepted")
     c.add_argument("--records", metavar="FILE", help="on exit, write what it recorded as JSON")
     c.set_defaults(func=cmd_csms)
+
+    f = sub.add_parser("faults", help="fault-injection campaign: seeded random sessions with random faults")
+    f.add_argument("-n", type=int, default=1000, help="sessions (default 1000)")
+    f.add_argument("--seed", type=int, default=0, help="campaign seed; each session gets its own (default 0)")
+    f.add_argument("--faults", metavar="NAME,NAME", help="draw only from these faults (default: all)")
+    f.add_argument("--json", metavar="FILE", help="write the table, totals and failing sessions as JSON")
+    f.add_argument("--replay", type=int, metavar="SEED", help="replay one session exactly and show it")
+    f.add_argument("--trace", metavar="FILE", help="with --replay: JSON-lines trace of the session")
+    f.add_argument("--jobs", type=int, default=1, help="processes to run sessions on (default 1)")
+    f.set_defaults(func=cmd_faults)
 
     d = sub.add_parser("diagram", help="print the IEC 61851 session table as a Mermaid state diagram")
     d.set_defaults(func=cmd_diagram)
