@@ -44,6 +44,7 @@ class Charger:
         self.meter_watch = MeterWatch()
         self._meter_lock = asyncio.Lock()
         self._rearm = asyncio.Event()
+        self._plug_seen = asyncio.Event()
         self._status = None
         self._tx = False
         register = supervisor.register if supervisor is not None else (lambda name, allowance_ms=0: (lambda: None))
@@ -170,7 +171,11 @@ class Charger:
             self._beat_meter()
             await self.read_meter()
             plugged = self.session.cp not in (None, "A")
-            await asyncio.sleep((METER_POLL_MS if plugged else METER_IDLE_POLL_MS) / 1000)
+            self._plug_seen.clear()
+            if plugged:
+                await asyncio.sleep(METER_POLL_MS / 1000)
+            else:  # an EV plugging in ends the idle wait: over-current and grid checks start at once
+                await event_or_timeout(self._plug_seen, METER_IDLE_POLL_MS)
 
     async def _sample_pilot(self):
         pilot_in = self.board.pilot_in
@@ -195,6 +200,8 @@ class Charger:
         if state == "A":
             for code in self.latches.unplugged(self.clock.ms()):
                 self._latch_cleared(code)
+        elif self.session.cp in (None, "A"):
+            self._plug_seen.set()
         if state != self.session.cp:
             self.trace("cp", state=state, high_mv=high_mv, low_mv=low_mv)
             self._event("cp_invalid" if state == pilot.INVALID else "cp_" + state)

@@ -28,9 +28,9 @@ TEMP_MS = TEMP_POLL_MS + SAFETY_LOOP_MS  # the safety node reads temperatures on
 METER_MS = METER_IDLE_POLL_MS + METER_READ_MS  # a poll may be sleeping its idle interval
 SILENT_BOUND_MS = SILENT_MS + METER_MS  # silence counted from the last good reading, judged at a poll
 STALE_BOUND_MS = 2 * STALE_WINDOW_MS + 2 * METER_IDLE_POLL_MS + METER_READ_MS  # a window half spent
-# The first sample over may be an idle interval away (the poll that slept through the plug-in), then
-# the grace, then the poll that judges it.
-OVERCURRENT_MS = METER_IDLE_POLL_MS + OVERCURRENT_GRACE_MS + METER_POLL_MS + METER_READ_MS
+# The first sample over is at most one plugged poll away (a plug-in ends the idle wait), then the grace,
+# then the poll that judges it.
+OVERCURRENT_MS = METER_POLL_MS + OVERCURRENT_GRACE_MS + METER_POLL_MS + 2 * METER_READ_MS
 STALL_MS = PILOT_IDLE_WAIT_MS + DEFAULT_ALLOWANCE_MS + FEED_MS + WDT_TIMEOUT_MS + SAFETY_LOOP_MS  # last beat,
 # allowance, the feed that is not made, the watchdog's timeout
 CONTACTOR_MS = CONFIRM_MS + LINK_HEARTBEAT_MS  # the confirm window after the relay report (or its repeat)
