@@ -38,7 +38,6 @@ class Charger:
         self.last_reading = None
         self.latches = FaultLatches()  # faults this controller detects
         self.mirrored = []  # faults the safety node reports (it keeps their latches)
-        self.temps_c = {}
         self.thermal = temperature.Thermal()
         self.derate_step = temperature.FULL
         self.meter_watch = MeterWatch()
@@ -124,7 +123,6 @@ class Charger:
                 self.mirrored.remove(code)
                 if not self.latches.is_active(code):
                     self._cleared(code)
-        self.temps_c = temps_c
         step = self.thermal.update_c(temps_c)[0]
         if step != self.derate_step:
             self.derate_step = step

@@ -18,6 +18,7 @@
 import asyncio
 
 from hal.interfaces import Uart
+from sim.rxbuffer import RxBuffer
 
 BITS_PER_BYTE = 10  # start + 8 data + stop (8N1)
 _COUNT_OF = {"drop": "dropped", "corrupt": "corrupted", "duplicate": "duplicated", "reorder": "reordered"}
@@ -31,8 +32,7 @@ class Direction:
         self._byte_s = BITS_PER_BYTE / baud
         self._latency_s = latency_ms / 1000.0
         self._line_free_s = 0.0  # loop time at which the last queued byte has left
-        self._rx = bytearray()
-        self._arrived = asyncio.Event()
+        self._rx = RxBuffer()
         self._knobs = {"drop": 0, "corrupt": 0, "duplicate": 0, "reorder": 0}
         self._cut = False
         self._held = None  # writes held back by reorder
@@ -95,22 +95,11 @@ class Direction:
         if self._cut:
             self.counts["lost_to_cut"] += 1
             return
-        self._rx += chunk
         self.counts["bytes_delivered"] += len(chunk)
-        self._arrived.set()
+        self._rx.put(chunk)
 
     async def _read(self, timeout_ms):
-        if not self._rx:
-            if timeout_ms <= 0:
-                return b""
-            self._arrived.clear()
-            try:
-                await asyncio.wait_for(self._arrived.wait(), timeout_ms / 1000.0)
-            except asyncio.TimeoutError:
-                return b""
-        data = bytes(self._rx)
-        self._rx.clear()
-        return data
+        return await self._rx.read(timeout_ms)
 
     def _reset_input(self):
         self._rx.clear()

@@ -29,6 +29,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from pymodbus.simulator.simcore import SimCore
 
 from firmware import modbus
+from sim.rxbuffer import RxBuffer
 
 MS_PER_HOUR = 3600000
 
@@ -184,8 +185,7 @@ class MeterUart:
         self.meter = meter
         self.baud = baud
         self.frames_written = 0
-        self._rx = bytearray()
-        self._arrived = asyncio.Event()
+        self._rx = RxBuffer()
         self._tasks = set()
 
     def _wire_s(self, nbytes):
@@ -211,19 +211,10 @@ class MeterUart:
             loop.call_later(start_s + self._wire_s(i + len(chunk)), self._deliver, chunk)
 
     def _deliver(self, chunk):
-        self._rx += chunk
-        self._arrived.set()
+        self._rx.put(chunk)
 
     async def read(self, timeout_ms):
-        if not self._rx:
-            self._arrived.clear()
-            try:
-                await asyncio.wait_for(self._arrived.wait(), timeout_ms / 1000.0)
-            except asyncio.TimeoutError:
-                return b""
-        data = bytes(self._rx)
-        self._rx.clear()
-        return data
+        return await self._rx.read(timeout_ms)
 
     def reset_input(self):
         self._rx.clear()
