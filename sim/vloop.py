@@ -80,6 +80,9 @@ class RealClock:
     def utc(self):
         return _iso_utc(int(time.time() * 1000))
 
+    def epoch_s(self):
+        return time.time()
+
 
 class _FifoTimerHandle(events.TimerHandle):
     """A TimerHandle that breaks ties by scheduling order (asyncio's heap compares `when` only)."""
