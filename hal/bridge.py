@@ -171,8 +171,12 @@ class BridgeClient:
                 self._out = bytearray(wire.frame(wire.keepalive()))
             data = bytes(self._out)
             self._out = bytearray()
-            self.writer.write(data)
-            await self.writer.drain()
+            try:
+                self.writer.write(data)
+                await self.writer.drain()
+            except OSError as exc:  # EPIPE, ECONNRESET: the plant's end is gone
+                self._peer_gone("cannot write to the plant (%s)" % exc)
+                return
             self._check_peer()
 
     def _check_peer(self):

@@ -86,7 +86,10 @@ class BridgeServer:
                 self.bad_frames += decoder.bad_crc + decoder.bad_framing + decoder.oversize - before
                 if self.clock.ms() - last_rx_ms > self.peer_timeout_ms:
                     self._firmware_gone("no valid frame for %d ms" % self.peer_timeout_ms)
-        finally:
+        except asyncio.CancelledError:
+            pass  # stopped, or replaced by a newer connection: this handler's task simply ends
+        finally:  # also when stopped or replaced: the plant no longer hears this controller
+            self._firmware_gone("is disconnected")
             keepalive.cancel()
             if self._writer is writer:
                 self._writer = None
@@ -95,8 +98,10 @@ class BridgeServer:
             writer.close()
 
     async def stop(self):
-        if self._session is not None:
-            self._session.cancel()
+        session = self._session
+        if session is not None:
+            session.cancel()
+            await asyncio.gather(session, return_exceptions=True)
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

@@ -118,8 +118,18 @@ class _Firmware:
         return self.proc.returncode, (await self.proc.stderr.read()).decode(errors="replace")
 
 
-async def run_mpy_session(opts):
-    """Run one session; returns an MpyResult (passed, reason, energy, heap figures)."""
+class World:
+    """What a drive function works with: the firmware process and everything around it."""
+
+    def __init__(self, **parts):
+        self.__dict__.update(parts)
+
+
+async def run_mpy_session(opts, drive=None):
+    """Run one session; returns an MpyResult (passed, reason, energy, heap figures).
+
+    drive: async fn(world) playing the driver (default: plug, card, charge, unplug); it sets
+    world.energy["start"/"end"] around the transaction for the billing check."""
     log = opts.log or (lambda text: None)
     result = MpyResult()
     clock = RealClock()
@@ -145,8 +155,9 @@ async def run_mpy_session(opts):
     energy = {}
     try:
         await fw.start()
-        await asyncio.wait_for(_drive(opts, fw, station, plant, bridge, meter_model, energy, log, result),
-                               opts.timeout_s)
+        world = World(opts=opts, fw=fw, station=station, plant=plant, bridge=bridge, meter=meter_model,
+                      energy=energy, log=log, result=result)
+        await asyncio.wait_for((drive or drive_session)(world), opts.timeout_s)
     except SessionError as exc:
         failure = str(exc)
     except asyncio.TimeoutError:
@@ -166,6 +177,7 @@ async def run_mpy_session(opts):
     result.soc_pct = ev.soc_pct
     result.wall_s = result.virtual_s = time.perf_counter() - wall0
     result.messages = station.counts["in"]
+    result.station_errors = list(station.errors)
     _judge(result, station, _Energy(result.energy_wh))
     if failure is not None:
         result.passed, result.reason = False, failure
@@ -182,7 +194,7 @@ class _Energy:
         return self.wh
 
 
-async def _until(predicate, fw, what, timeout_s):
+async def until(predicate, fw, what, timeout_s):
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if fw.exited:
@@ -192,25 +204,30 @@ async def _until(predicate, fw, what, timeout_s):
         await asyncio.sleep(0.05)
 
 
-def _status(station, connector_id=1):
+def last_status(station, connector_id=1):
     mine = [s["status"] for s in station.statuses if s["connector_id"] == connector_id]
     return mine[-1] if mine else None
 
 
-async def _drive(opts, fw, station, plant, bridge, meter_model, energy, log, result):
-    await _until(lambda: _status(station) == "Available", fw, "Available after boot", BOOT_TIMEOUT_S)
-    log("charger booted and Available")
-    energy["start"] = meter_model.energy_wh
+async def drive_session(w):
+    """The driver of a plain session: plug in, hold the card to the reader, charge, unplug."""
+    await until(lambda: last_status(w.station) == "Available", w.fw, "Available after boot", BOOT_TIMEOUT_S)
+    w.log("charger booted and Available")
+    w.energy["start"] = w.meter.energy_wh
     plug_s = time.monotonic()
-    plant.plug()
+    w.plant.plug()
     await asyncio.sleep(1.0)
-    bridge.present_tag(opts.token)
-    await _until(lambda: plant.contactor.closed and plant.current_a > 0, fw, "current flowing", 30)
-    log("charging at %.1f A" % plant.current_a)
-    await asyncio.sleep(opts.charge_s)
-    plant.unplug()
-    log("unplugged")
-    await _until(lambda: any(t["meter_stop_wh"] is not None for t in station.transactions.values())
-                 and _status(station) == "Available", fw, "StopTransaction and Available", 30)
-    result.session_s = time.monotonic() - plug_s
-    energy["end"] = meter_model.energy_wh
+    w.bridge.present_tag(w.opts.token)
+    await until(lambda: w.plant.contactor.closed and w.plant.current_a > 0, w.fw, "current flowing", 30)
+    w.log("charging at %.1f A" % w.plant.current_a)
+    await asyncio.sleep(w.opts.charge_s)
+    w.plant.unplug()
+    w.log("unplugged")
+    await until(lambda: stopped(w.station) and last_status(w.station) == "Available", w.fw,
+                "StopTransaction and Available", 30)
+    w.result.session_s = time.monotonic() - plug_s
+    w.energy["end"] = w.meter.energy_wh
+
+
+def stopped(station):
+    return any(t["meter_stop_wh"] is not None for t in station.transactions.values())

@@ -34,7 +34,29 @@ def _check(args):
         problems.append("--minutes must be above 0")
     if args.csms and not args.csms.startswith(("ws://", "wss://")):
         problems.append("--csms takes a ws:// or wss:// URL")
+    if args.runtime == "micropython" and args.csms:
+        problems.append("--runtime micropython runs against the embedded CSMS only")
+    if args.charge_seconds <= 0:
+        problems.append("--charge-seconds must be above 0")
     return problems
+
+
+def _micropython_session(args):
+    from sim.mpy_session import MpyOptions, run_mpy_session
+
+    print("firmware: the micropython binary (board/unix.py); plant over the bridge; real time")
+    opts = MpyOptions(cp_id=args.id, token=args.token, charge_s=args.charge_seconds,
+                      meter_interval_s=min(args.meter_interval, 10), max_current_a=args.max_current,
+                      phases=args.phases, heapsize=args.heapsize, trace_path=args.trace,
+                      log=lambda text: print("  " + text))
+    result = asyncio.run(run_mpy_session(opts))
+    print("\n".join(result.summary_lines()))
+    if result.mem:
+        print("micropython heap : %d B after imports, %d B in use at the end" % (
+            result.mem["imported"], result.mem["alloc"]))
+    if not result.passed and result.stderr:
+        print(result.stderr[-3000:], file=sys.stderr)
+    return 0 if result.passed else 1
 
 
 def cmd_sim(args):
@@ -43,6 +65,8 @@ def cmd_sim(args):
         for problem in problems:
             print("evse sim: " + problem, file=sys.stderr)
         return 2
+    if args.runtime == "micropython":
+        return _micropython_session(args)
     tty = sys.stdout.isatty()
     last = {"wall": 0.0, "key": None, "t_s": -1e9, "snapshot": None}
 
@@ -129,6 +153,12 @@ def build_parser():
     sim.add_argument("--plug-at", type=float, default=5.0, help="the EV plugs in this many s after start")
     sim.add_argument("--token-after", type=float, default=5.0, help="the tag is presented this many s after plug-in")
     sim.add_argument("--unplug-after", type=float, default=60.0, help="the driver unplugs this many s after the EV is full")
+    sim.add_argument("--runtime", default="cpython", choices=["cpython", "micropython"],
+                     help="micropython: the firmware runs in the micropython binary, in real time, against "
+                          "the plant over the bridge (default cpython)")
+    sim.add_argument("--charge-seconds", type=float, default=20.0,
+                     help="with --runtime micropython: how long the EV charges before it is unplugged")
+    sim.add_argument("--heapsize", help="with --runtime micropython: the binary's -X heapsize (e.g. 128k)")
     sim.set_defaults(func=cmd_sim)
 
     b = sub.add_parser("bench", help="benchmark: one-hour 11 kW session, meter values every 10 s")

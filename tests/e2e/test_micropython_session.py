@@ -4,12 +4,12 @@ bridge, the pymodbus meter over a pty and the embedded CSMS over a real WebSocke
 
 import asyncio
 
-from sim.mpy_session import MpyOptions, run_mpy_session
+from sim.mpy_session import MpyOptions, last_status, run_mpy_session, stopped, until
 
 
-def run(**options):
+def run(drive=None, **options):
     lines = []
-    result = asyncio.run(run_mpy_session(MpyOptions(log=lines.append, **options)))
+    result = asyncio.run(run_mpy_session(MpyOptions(log=lines.append, **options), drive))
     return result, lines
 
 
@@ -22,3 +22,28 @@ def test_a_full_session_under_micropython_is_billed_exactly():
     assert 31 < result.peak_current_a <= 32.0  # the PWM offered 32 A
     assert result.bridge_bad_frames == 0
     assert result.stderr == ""  # no traceback from the firmware
+
+
+def test_when_the_bridge_is_lost_both_sides_go_safe_and_the_transaction_is_stopped_once():
+    seen = {}
+
+    async def cut_while_charging(w):
+        await until(lambda: last_status(w.station) == "Available", w.fw, "Available", 30)
+        w.plant.plug()
+        await asyncio.sleep(1.0)
+        w.bridge.present_tag("TAG1")
+        await until(lambda: w.plant.contactor.closed and w.plant.current_a > 0, w.fw, "charging", 30)
+        await asyncio.sleep(1.0)
+        await w.bridge.stop()  # the plant's end of the wire goes away mid-charge
+        seen["coil_after_cut"] = w.plant.contactor.coil
+        await until(lambda: stopped(w.station), w.fw, "StopTransaction", 20)
+        await until(lambda: last_status(w.station) == "Faulted", w.fw, "Faulted", 20)
+        await asyncio.sleep(1.0)  # nothing more may follow: one stop only
+        seen["stops"] = w.station.counts["in"]["StopTransaction"]
+
+    result, lines = run(drive=cut_while_charging)
+    assert seen["coil_after_cut"] is False  # the plant dropped the dead controller's outputs at once
+    assert seen["stops"] == 1
+    assert any("reading the pilot as lost" in line for line in lines), lines
+    assert not result.station_errors
+    assert result.stderr == ""
