@@ -51,6 +51,7 @@ class MpyOptions:
         self.trace_path = kw.get("trace_path")  # the firmware's JSON lines
         self.log = kw.get("log")  # fn(text) for what happens, or None
         self.timeout_s = kw.get("timeout_s", 120.0)
+        self.mem_ms = kw.get("mem_ms", 0)  # > 0: the firmware samples its live heap this often
 
 
 class MpyResult(Result):
@@ -149,7 +150,7 @@ async def run_mpy_session(opts, drive=None):
     fw = _Firmware(opts, ["--bridge", "127.0.0.1:%d" % bridge_port,
                           "--csms", "ws://127.0.0.1:%d/ocpp" % csms_port, "--cp-id", opts.cp_id,
                           "--meter", relay.path, "--storage", storage.name,
-                          "--config", json.dumps(config)], log)
+                          "--config", json.dumps(config), "--mem-ms", str(opts.mem_ms)], log)
     station = csms.station(opts.cp_id)
     failure = None
     energy = {}

@@ -125,6 +125,12 @@ def cmd_faults(args):
     return faults.main(args)
 
 
+def cmd_footprint(args):
+    from tools import footprint
+
+    return footprint.main(args)
+
+
 def cmd_diagram(args):
     from tools import diagram
 
@@ -183,6 +189,11 @@ def build_parser():
     f.add_argument("--trace", metavar="FILE", help="with --replay: JSON-lines trace of the session")
     f.add_argument("--jobs", type=int, default=1, help="processes to run sessions on (default 1)")
     f.set_defaults(func=cmd_faults)
+
+    fp = sub.add_parser("footprint", help="RAM the firmware needs under MicroPython: import costs, working "
+                                          "set, smallest heap for a full session")
+    fp.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    fp.set_defaults(func=cmd_footprint)
 
     d = sub.add_parser("diagram", help="print the IEC 61851 session table as a Mermaid state diagram")
     d.set_defaults(func=cmd_diagram)

@@ -1,0 +1,171 @@
+"""`evse footprint`: how much RAM the firmware needs under MicroPython (issue #4's benchmark).
+
+The firmware is compiled with mpy-cross into a staging directory and run from the .mpy files in the
+micropython binary (unix port) through the full bridged session of sim/mpy_session.py. Reported:
+- the interpreter's own heap at start (baseline);
+- the heap resident after every firmware module is imported, and the import cost of each module
+  (imported leaves first, so each figure is that module's own bytecode, constants and globals; on a
+  board with frozen modules the bytecode moves to flash);
+- the working set: the peak of live data during the session (sampled after a collection every 50 ms)
+  minus the post-import figure: what a frozen build needs in RAM on top of its globals;
+- the smallest -X heapsize at which the session still passes (bisection in 8 KB steps).
+"""
+
+import ast
+import asyncio
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CPYTHON_HAL = ("sim.py", "ws_cpython.py")
+STEP_KB = 8
+
+
+def portable_files():
+    for top in ("firmware", "board"):
+        for path in sorted((ROOT / top).rglob("*.py")):
+            if path.name != "manifest.py":
+                yield path
+    for path in sorted((ROOT / "hal").glob("*.py")):
+        if path.name not in CPYTHON_HAL:
+            yield path
+
+
+def compile_tree(dest):
+    """mpy-cross every portable file into dest, keeping the package layout."""
+    mpy_cross = pathlib.Path(sys.executable).parent / "mpy-cross"
+    for src in portable_files():
+        rel = src.relative_to(ROOT)
+        out = dest / rel.with_suffix(".mpy")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(mpy_cross), "-O2", "-o", str(out), "-s", str(rel), str(src)], check=True,
+                       cwd=ROOT)
+
+
+def module_name(path):
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).replace(".__init__", "")
+
+
+def import_order(entry="board.unix"):
+    """Our modules that `entry` pulls in, each after the ones it imports (static, from the sources)."""
+    sources = {module_name(p): p for p in portable_files()}
+    deps = {}
+    for name, path in sources.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+                found.update(node.module + "." + alias.name for alias in node.names)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+        deps[name] = sorted(d for d in found if d in sources and d != name)
+    order, seen = [], set()
+
+    def visit(name):
+        if name in seen:
+            return
+        seen.add(name)
+        for dep in deps[name]:
+            visit(dep)
+        order.append(name)
+
+    visit(entry)
+    return order
+
+
+_IMPORT_SCRIPT = """
+import gc, sys
+gc.collect()
+base = gc.mem_alloc()
+print("baseline", base)
+for name in sys.argv[1:]:
+    gc.collect()
+    before = gc.mem_alloc()
+    __import__(name)
+    gc.collect()
+    print("module", name, gc.mem_alloc() - before)
+gc.collect()
+print("total", gc.mem_alloc() - base)
+"""
+
+
+def import_costs(staging, order):
+    script = staging / "_import_costs.py"
+    script.write_text(_IMPORT_SCRIPT)
+    # board.unix runs main() only as __main__, so importing it is safe; it needs its argv only then.
+    proc = subprocess.run([str(pathlib.Path(sys.executable).parent / "micropython"), str(script)] + order,
+                          cwd=staging, env=dict(os.environ, MICROPYPATH=".frozen:" + str(staging)),
+                          capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise RuntimeError("import under micropython failed: " + proc.stderr[-2000:])
+    costs, baseline, total = [], 0, 0
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if parts[0] == "baseline":
+            baseline = int(parts[1])
+        elif parts[0] == "module":
+            costs.append((parts[1], int(parts[2])))
+        elif parts[0] == "total":
+            total = int(parts[1])
+    return baseline, costs, total
+
+
+def session(staging, heapsize=None, mem_ms=0, charge_s=4.0):
+    from sim.mpy_session import MpyOptions, run_mpy_session
+
+    opts = MpyOptions(charge_s=charge_s, meter_interval_s=2, heapsize=heapsize, source_dir=staging,
+                      timeout_s=60, mem_ms=mem_ms)
+    return asyncio.run(run_mpy_session(opts))
+
+
+def smallest_heap_kb(staging, low_kb, high_kb, say):
+    """Bisect on passing sessions: low fails (or is assumed to), high passes."""
+    while high_kb - low_kb > STEP_KB:
+        mid = (low_kb + high_kb) // 2 // STEP_KB * STEP_KB
+        if mid <= low_kb:
+            break
+        result = session(staging, "%dk" % mid)
+        say("  heapsize %4d KB: %s" % (mid, "PASS" if result.passed else "FAIL (%s)" % result.reason[:70]))
+        if result.passed:
+            high_kb = mid
+        else:
+            low_kb = mid
+    return high_kb
+
+
+def main(args):
+    say = print
+    with tempfile.TemporaryDirectory(prefix="evse-footprint-") as tmp:
+        staging = pathlib.Path(tmp)
+        compile_tree(staging)
+        order = import_order()
+        baseline, costs, total = import_costs(staging, order)
+        say("MicroPython unix port, firmware as .mpy (mpy-cross -O2)")
+        say("baseline heap at start: %d B" % baseline)
+        say("import cost per module (own bytecode, constants, globals), biggest first:")
+        for name, cost in sorted(costs, key=lambda item: -item[1]):
+            say("  %-32s %7d B" % (name, cost))
+        say("all firmware modules imported: %d B (%.1f KB)" % (total, total / 1024))
+        result = session(staging, mem_ms=50)
+        if not result.passed:
+            say("the session FAILED with the default heap: %s" % result.reason)
+            say(result.stderr[-2000:])
+            return 1
+        mem = result.mem
+        working = mem["peak_live"] - mem["imported"]
+        say("session (default heap): PASS; after imports %d B, peak live %d B -> working set %d B (%.1f KB)"
+            % (mem["imported"], mem["peak_live"], working, working / 1024))
+        floor_kb = max(STEP_KB, (mem["peak_live"] // 1024) // STEP_KB * STEP_KB)
+        say("smallest heap that passes (bisection from %d KB to 512 KB):" % floor_kb)
+        heap_kb = smallest_heap_kb(staging, floor_kb - STEP_KB, 512, say)
+        say("smallest -X heapsize passing the session: %d KB" % heap_kb)
+        report = {"baseline_b": baseline, "imported_b": total, "modules": dict(costs),
+                  "session_imported_b": mem["imported"], "peak_live_b": mem["peak_live"],
+                  "working_set_b": working, "smallest_heap_kb": heap_kb}
+        if args.json:
+            pathlib.Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
