@@ -191,39 +191,49 @@ def check_response(head, key, subprotocol):
     return headers
 
 
-def mask(data, key):
-    """data XOR the 4-byte key repeated (RFC 6455 §5.3). Slices of MASK_CHUNK bytes are XORed as
-    integers: a Python loop per byte is ten times slower on MicroPython, and one integer for the whole
-    message would hold three copies of it on the heap at once."""
+def mask_into(out, at, data, key):
+    """Write data XOR the 4-byte key repeated (RFC 6455 §5.3) into out[at:]. Slices of MASK_CHUNK
+    bytes are XORed as integers: a Python loop per byte is ten times slower on MicroPython, and one
+    integer for the whole message would hold three copies of it on the heap at once."""
     n = len(data)
-    out = bytearray(n)
     keys = key * (MASK_CHUNK // 4)
     whole = int.from_bytes(keys, "big")
     view = memoryview(data)
     for i in range(0, n, MASK_CHUNK):
         m = min(MASK_CHUNK, n - i)
         k = whole if m == MASK_CHUNK else int.from_bytes(keys[:m], "big")
-        out[i:i + m] = (int.from_bytes(view[i:i + m], "big") ^ k).to_bytes(m, "big")
+        out[at + i:at + i + m] = (int.from_bytes(view[i:i + m], "big") ^ k).to_bytes(m, "big")
+
+
+def mask(data, key):
+    """data XOR the 4-byte key repeated, as new bytes."""
+    out = bytearray(len(data))
+    mask_into(out, 0, data, key)
     return bytes(out)
 
 
 def encode_frame(opcode, payload, mask_key=None, fin=True):
-    """One frame (RFC 6455 §5.2); a client passes a fresh 4-byte mask_key for every frame (§5.3)."""
+    """One frame (RFC 6455 §5.2) as a bytearray; a client passes a fresh 4-byte mask_key for every
+    frame (§5.3). Built in one buffer: the payload is copied (and masked) once, the heap of a board
+    holds no other copy of it."""
     n = len(payload)
     b0 = (0x80 if fin else 0) | opcode
     bit = 0x80 if mask_key is not None else 0
     if n < 126:
-        frame = bytearray(struct.pack("!BB", b0, bit | n))
+        head = struct.pack("!BB", b0, bit | n)
     elif n < 65536:
-        frame = bytearray(struct.pack("!BBH", b0, bit | 126, n))
+        head = struct.pack("!BBH", b0, bit | 126, n)
     else:
-        frame = bytearray(struct.pack("!BBQ", b0, bit | 127, n))
+        head = struct.pack("!BBQ", b0, bit | 127, n)
+    at = len(head) + (0 if mask_key is None else 4)
+    frame = bytearray(at + n)
+    frame[:len(head)] = head
     if mask_key is None:
-        frame += payload
+        frame[at:] = payload
     else:
-        frame += mask_key
-        frame += mask(payload, mask_key)
-    return bytes(frame)
+        frame[len(head):at] = mask_key
+        mask_into(frame, at, payload, mask_key)
+    return frame
 
 
 def parse_frame(buf, pos=0, max_payload=DEFAULT_MAX_MESSAGE_BYTES, masked=False):

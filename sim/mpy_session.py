@@ -82,7 +82,8 @@ class _Firmware:
         path = [".frozen", str(opts.source_dir or ROOT)]
         cmd += ["-m", "board.unix"] + self.args
         env = dict(os.environ, MICROPYPATH=":".join(path))
-        self.proc = await asyncio.create_subprocess_exec(*cmd, cwd=str(ROOT), env=env,
+        # The working directory comes first on micropython's path for -m: run where the code to load is.
+        self.proc = await asyncio.create_subprocess_exec(*cmd, cwd=str(opts.source_dir or ROOT), env=env,
                                                          stdout=asyncio.subprocess.PIPE,
                                                          stderr=asyncio.subprocess.PIPE)
         self._reader = asyncio.create_task(self._read())
