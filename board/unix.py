@@ -74,6 +74,8 @@ class MemWatch:
     def __init__(self, period_ms):
         self.period_ms = period_ms
         self.peak_live = 0
+        gc.collect()
+        self.built = gc.mem_alloc()  # both nodes' objects made, their tasks created, nothing run yet
 
     async def run(self):
         while self.period_ms > 0:
@@ -82,7 +84,7 @@ class MemWatch:
             await asyncio.sleep_ms(self.period_ms)
 
     def report(self):
-        emit({"kind": "mem", "imported": IMPORTED_BYTES, "peak_live": self.peak_live,
+        emit({"kind": "mem", "imported": IMPORTED_BYTES, "built": self.built, "peak_live": self.peak_live,
               "alloc": gc.mem_alloc(), "free": gc.mem_free()})
 
 

@@ -157,14 +157,15 @@ def main(args):
             return 1
         mem = result.mem
         working = mem["peak_live"] - mem["imported"]
-        say("session (default heap): PASS; after imports %d B, peak live %d B -> working set %d B (%.1f KB)"
-            % (mem["imported"], mem["peak_live"], working, working / 1024))
+        say("session (default heap): PASS; after imports %d B, nodes built %d B (+%d), peak live %d B"
+            % (mem["imported"], mem["built"], mem["built"] - mem["imported"], mem["peak_live"]))
+        say("working set (peak live - after imports): %d B (%.1f KB)" % (working, working / 1024))
         floor_kb = max(STEP_KB, (mem["peak_live"] // 1024) // STEP_KB * STEP_KB)
         say("smallest heap that passes (bisection from %d KB to 512 KB):" % floor_kb)
         heap_kb = smallest_heap_kb(staging, floor_kb - STEP_KB, 512, say)
         say("smallest -X heapsize passing the session: %d KB" % heap_kb)
         report = {"baseline_b": baseline, "imported_b": total, "modules": dict(costs),
-                  "session_imported_b": mem["imported"], "peak_live_b": mem["peak_live"],
+                  "session_imported_b": mem["imported"], "built_b": mem["built"], "peak_live_b": mem["peak_live"],
                   "working_set_b": working, "smallest_heap_kb": heap_kb}
         if args.json:
             pathlib.Path(args.json).write_text(json.dumps(report, indent=2))
