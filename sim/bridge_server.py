@@ -73,6 +73,8 @@ class BridgeServer:
                     data = await asyncio.wait_for(reader.read(256), self.peer_timeout_ms / 1000)
                 except asyncio.TimeoutError:
                     data = None
+                except OSError:  # reset by the peer: as good as closed
+                    data = b""
                 if not data:
                     self._firmware_gone("silent for %d ms" % self.peer_timeout_ms if data is None
                                         else "closed the stream")
