@@ -195,9 +195,10 @@ def build_parser():
     fp.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     fp.set_defaults(func=cmd_footprint)
 
-    from tools import desk
+    from tools import deploy, desk
 
     desk.add_commands(sub)
+    deploy.add_commands(sub)
 
     d = sub.add_parser("diagram", help="print the IEC 61851 session table as a Mermaid state diagram")
     d.set_defaults(func=cmd_diagram)

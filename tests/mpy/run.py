@@ -5,7 +5,7 @@
 import os
 import sys
 
-DIRS = ("tests/firmware", "tests/hal")
+DIRS = ("tests/firmware", "tests/hal", "tests/board")
 
 
 def portable_modules(dirs):
