@@ -63,8 +63,11 @@ class Charger:
             try:
                 await asyncio.wait_for(_poll(until), timeout_s)
             finally:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                # Python 3.11's wait_for can swallow a cancellation that meets a finished read
+                # (gh-86296, fixed in 3.12): cancel until the task has really stopped.
+                while not task.done():
+                    task.cancel()
+                    await asyncio.wait({task}, timeout=0.05)
 
         asyncio.run(go())
 
