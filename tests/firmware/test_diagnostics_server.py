@@ -37,9 +37,10 @@ def upload(server, method="PUT", retries=None, lines=300):
         try:
             while not (statuses and statuses[-1] in ("Uploaded", "UploadFailed")):
                 await asyncio.sleep(0.002)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        finally:  # cancel until stopped: 3.11's wait_for can swallow one (gh-86296)
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.05)
 
     asyncio.run(asyncio.wait_for(go(), 20))
     return statuses, list(log.lines())
