@@ -101,7 +101,10 @@ def make_cert(subject, key, issuer, issuer_key, ca, serial=1, path_len=None, day
 
 
 @FEW
-@given(serial=st.integers(1, 2 ** 159 - 1), cn=st.text(min_size=1, max_size=30),
+# Names in ASCII here: cryptography counts the 64-character limit of a name in its own units (an astral
+# character counts twice), which is not what this test is about (test_our_csr_... covers Unicode names).
+@given(serial=st.integers(1, 2 ** 159 - 1),
+       cn=st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 -.", min_size=1, max_size=30),
        root_rsa=st.booleans(), pss=st.booleans())
 def test_hash_data_equals_the_ocsp_cert_id_and_chains_verify(serial, cn, root_rsa, pss):
     root_key = RSA_KEYS[0] if root_rsa else EC_KEY
