@@ -50,18 +50,30 @@ def module_name(path):
     return ".".join(path.relative_to(ROOT).with_suffix("").parts).replace(".__init__", "")
 
 
-def import_order(entry="board.unix"):
+def _imports(tree, at_import_time):
+    """Module names a parsed module imports; at_import_time: only those run when it is imported (not
+    the lazy imports inside functions, which load on first use)."""
+    found = set()
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(node.module + "." + alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        if at_import_time and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def import_order(entry="board.unix", at_import_time=True):
     """Our modules that `entry` pulls in, each after the ones it imports (static, from the sources)."""
     sources = {module_name(p): p for p in portable_files()}
     deps = {}
     for name, path in sources.items():
-        found = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                found.add(node.module)
-                found.update(node.module + "." + alias.name for alias in node.names)
-            elif isinstance(node, ast.Import):
-                found.update(alias.name for alias in node.names)
+        found = _imports(ast.parse(path.read_text()), at_import_time)
         deps[name] = sorted(d for d in found if d in sources and d != name)
     order, seen = [], set()
 
@@ -144,12 +156,18 @@ def main(args):
         compile_tree(staging)
         order = import_order()
         baseline, costs, total = import_costs(staging, order)
+        lazy = [m for m in import_order(at_import_time=False) if m not in order]
+        _, lazy_costs, lazy_total = import_costs(staging, order + lazy)
+        lazy_costs = lazy_costs[len(order):]
         say("MicroPython unix port, firmware as .mpy (mpy-cross -O2)")
         say("baseline heap at start: %d B" % baseline)
         say("import cost per module (own bytecode, constants, globals), biggest first:")
         for name, cost in sorted(costs, key=lambda item: -item[1]):
             say("  %-32s %7d B" % (name, cost))
-        say("all firmware modules imported: %d B (%.1f KB)" % (total, total / 1024))
+        say("all modules imported at boot: %d B (%.1f KB)" % (total, total / 1024))
+        say("loaded on first use (lazy imports), %d B in all if every one is used:" % sum(c for _, c in lazy_costs))
+        for name, cost in sorted(lazy_costs, key=lambda item: -item[1]):
+            say("  %-32s %7d B" % (name, cost))
         result = session(staging, mem_ms=50)
         if not result.passed:
             say("the session FAILED with the default heap: %s" % result.reason)
@@ -164,7 +182,7 @@ def main(args):
         say("smallest heap that passes (bisection from %d KB to 512 KB):" % floor_kb)
         heap_kb = smallest_heap_kb(staging, floor_kb - STEP_KB, 512, say)
         say("smallest -X heapsize passing the session: %d KB" % heap_kb)
-        report = {"baseline_b": baseline, "imported_b": total, "modules": dict(costs),
+        report = {"baseline_b": baseline, "imported_b": total, "modules": dict(costs), "lazy": dict(lazy_costs),
                   "session_imported_b": mem["imported"], "built_b": mem["built"], "peak_live_b": mem["peak_live"],
                   "working_set_b": working, "smallest_heap_kb": heap_kb}
         if args.json:
