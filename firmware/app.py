@@ -23,6 +23,16 @@ def _boot_count(storage):
     return count
 
 
+def _random_source(board):
+    # The board's (a seeded one in simulation, so a run repeats), else os.urandom, else no jitter.
+    source = getattr(board, "random_bytes", None)
+    if source is None:
+        import os
+
+        source = getattr(os, "urandom", None)
+    return source
+
+
 class Firmware:
     def __init__(self, board, csms_url, cp_id, ocpp_version="1.6", config=None, trace=None, log=None):
         if ocpp_version not in ADAPTERS:
@@ -62,6 +72,8 @@ class Firmware:
             trace("ocpp", direction=direction, frame=text)
 
         link = Link(board.network, url, adapter.SUBPROTOCOL, rpc, board.clock, None, trace=frame)
+        link.random_bytes = _random_source(board)  # reconnect jitter
+        link.ping_interval_s = lambda: self.config["WebSocketPingInterval"]
         self.cp = ChargePoint(adapter, link, self.config, board.clock, self.charger, board.info, log,
                               board.storage, self.reset_cause)
         self.cp.boot_note = boot_note

@@ -4,51 +4,17 @@
 # parse or fails validation is reported and replaced by the defaults key by key, never half-used.
 import json
 
-RW = "RW"
-R = "R"
+from firmware.ocpp.keys16 import KEYS, MEASURANDS, R, REBOOT_REQUIRED, ROTATIONS, RW, SECRETS, W  # noqa: F401
+
 VERSION = 1  # of the stored record's layout
 STORE_KEY = "config"
 
-# The measurands the metering can report (firmware/ocpp/v16.py meter_value). A CSL key naming any other
-# is Rejected: Accepting it would promise values the CSMS never gets.
-MEASURANDS = (
-    "Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage", "SoC",
-)
-
-# name: (type, default, access, (min, max) or None). OCPP 1.6 section 9 (fact sheet 4.3).
-KEYS = {
-    "AuthorizeRemoteTxRequests": ("bool", False, RW, None),
-    "ClockAlignedDataInterval": ("int", 0, RW, (0, 86400)),
-    "ConnectionTimeOut": ("int", 60, RW, (1, 3600)),
-    "GetConfigurationMaxKeys": ("int", 50, R, None),
-    "HeartbeatInterval": ("int", 86400, RW, (1, 604800)),
-    "LocalAuthorizeOffline": ("bool", True, RW, None),
-    "LocalPreAuthorize": ("bool", False, RW, None),
-    "MeterValuesAlignedData": ("csl", "Energy.Active.Import.Register", RW, None),
-    "MeterValuesSampledData": (
-        "csl", "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC", RW, None),
-    "MeterValueSampleInterval": ("int", 60, RW, (0, 86400)),
-    "NumberOfConnectors": ("int", 1, R, None),
-    "ResetRetries": ("int", 2, RW, (0, 10)),
-    "StopTransactionOnEVSideDisconnect": ("bool", True, RW, None),
-    "StopTransactionOnInvalidId": ("bool", True, RW, None),
-    "StopTxnSampledData": ("csl", "Energy.Active.Import.Register", RW, None),
-    "SupportedFeatureProfiles": ("csl", "Core", R, None),
-    "TransactionMessageAttempts": ("int", 3, RW, (1, 100)),
-    "TransactionMessageRetryInterval": ("int", 60, RW, (1, 86400)),
-    "WebSocketPingInterval": ("int", 0, RW, (0, 86400)),
-    "MaxCurrent": ("int", 32, RW, (6, 80)),  # vendor key: the installation's current limit per phase, A
-}
-
-CSL_ALLOWED = {
-    "MeterValuesSampledData": MEASURANDS,
-    "MeterValuesAlignedData": MEASURANDS,
-    "StopTxnSampledData": MEASURANDS,
-}
-
+# Every key by its name: the readable ones (KEYS, what GetConfiguration lists) and the write-only ones.
+TABLE = dict(KEYS)
+TABLE.update(SECRETS)
 
 _BY_LOWER = {}
-for _name in KEYS:
+for _name in TABLE:
     _BY_LOWER[_name.lower()] = _name
 
 
@@ -64,38 +30,69 @@ class ConfigError(Exception):
     pass
 
 
+def _int(name, text, limits):
+    # Plain ASCII digits with an optional sign: int() alone also takes "1_000", " 7 " and (on CPython
+    # only) non-ASCII digits, so the two runtimes would disagree.
+    digits = text[1:] if text[:1] in ("-", "+") else text
+    if not digits or not all("0" <= c <= "9" for c in digits) or len(digits) > 18:
+        raise ConfigError("%s must be an integer, not %r" % (name, text))
+    value = int(text)
+    if limits is not None and not limits[0] <= value <= limits[1]:
+        raise ConfigError("%s must be within %d..%d, not %d" % (name, limits[0], limits[1], value))
+    return value
+
+
+def _items(name, text, limits):
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if limits is not None:
+        allowed, most = limits
+        if len(items) > most:
+            raise ConfigError("%s takes at most %d items, not %d" % (name, most, len(items)))
+        for i in range(len(items)):
+            if allowed is not None and items[i] not in allowed:
+                raise ConfigError("%s: unsupported item %r" % (name, items[i]))
+            if items[i] in items[:i]:
+                raise ConfigError("%s: %r given twice" % (name, items[i]))
+    return items
+
+
+def _phases(name, items):
+    # "<connectorId>.<rotation>", one per connector: 0 (the grid connection) or 1 (section 9.1.7).
+    seen = []
+    for item in items:
+        connector, _, rotation = item.partition(".")
+        if connector not in ("0", "1") or rotation not in ROTATIONS or connector in seen:
+            raise ConfigError("%s: %r is not <connector 0 or 1>.<rotation>, once per connector" % (name, item))
+        seen.append(connector)
+
+
 def parse(name, text):
     """Check a value given as text (as OCPP sends it) and return it typed. Raises ConfigError."""
-    kind, _default, _access, limits = KEYS[name]
+    kind, _default, _access, limits = TABLE[name]
     if kind == "bool":
         low = text.lower()
-        if low not in ("true", "false"):
-            raise ConfigError("%s must be true or false, not %r" % (name, text))
+        if low not in ("true", "false") or (limits is not None and (low == "true") not in limits):
+            raise ConfigError("%s must be %s, not %r" % (
+                name, " or ".join(render(v) for v in (limits or (True, False))), text))
         return low == "true"
     if kind == "int":
-        # Plain ASCII digits with an optional sign: int() alone also takes "1_000", " 7 " and (on
-        # CPython only) non-ASCII digits, so the two runtimes would disagree.
-        digits = text[1:] if text[:1] in ("-", "+") else text
-        if not digits or not all("0" <= c <= "9" for c in digits) or len(digits) > 18:
-            raise ConfigError("%s must be an integer, not %r" % (name, text))
-        value = int(text)
-        if limits is not None and not limits[0] <= value <= limits[1]:
-            raise ConfigError("%s must be within %d..%d, not %d" % (name, limits[0], limits[1], value))
-        return value
-    items = [item.strip() for item in text.split(",") if item.strip()]
-    allowed = CSL_ALLOWED.get(name)
-    if allowed is not None:
-        for item in items:
-            if item not in allowed:
-                raise ConfigError("%s: unsupported item %r" % (name, item))
+        return _int(name, text, limits)
+    if kind == "hex":
+        if not limits[0] <= len(text) <= limits[1] or len(text) % 2 \
+                or not all(c in "0123456789abcdefABCDEF" for c in text):
+            raise ConfigError("%s must be %d..%d hex digits (an even number)" % (name, limits[0], limits[1]))
+        return text
+    items = _items(name, text, limits)
+    if kind == "phases":
+        _phases(name, items)
     return ",".join(items)
 
 
-_JSON_TYPES = {"bool": (bool,), "int": (int,), "csl": (str,)}
+_JSON_TYPES = {"bool": (bool,), "int": (int,), "csl": (str,), "phases": (str,), "hex": (str,)}
 
 
 def _stored_type_ok(kind, value):
-    # What _save wrote: a JSON true/false for bool, a number for int (never a bool), a string for csl.
+    # What _save wrote: a JSON true/false for bool, a number for int (never a bool), a string otherwise.
     if kind != "bool" and (value is True or value is False):
         return False
     return isinstance(value, _JSON_TYPES[kind])
@@ -114,8 +111,8 @@ class Config:
         self.storage = storage
         self.values = {}
         self.problems = []  # what was wrong with the stored record, for the log
-        for name in KEYS:
-            self.values[name] = KEYS[name][1]
+        for name in TABLE:
+            self.values[name] = TABLE[name][1]
         self._load()
         if overrides:
             for name in overrides:
@@ -144,53 +141,57 @@ class Config:
                                  % (type(exc).__name__, exc))
             return
         for name in stored:
-            if name not in KEYS:
+            if name not in TABLE:
                 self.problems.append("unknown stored key %s ignored" % name)
                 continue
-            kind, _default, access, _limits = KEYS[name]
-            if access != RW:
+            kind, _default, access, _limits = TABLE[name]
+            if access == R:
                 continue  # read-only keys are the firmware's facts; older firmware stored them too
             value = stored[name]
+            if value is None and access == W:
+                continue  # a secret never set
             if not _stored_type_ok(kind, value):
-                self.problems.append("stored %s has the wrong type (%r); default kept" % (name, value))
+                self.problems.append("stored %s has the wrong type; default kept" % name)
                 continue
             try:
                 self.values[name] = parse(name, render(value))
             except ConfigError as exc:
-                self.problems.append("%s; default kept" % exc)
+                self.problems.append("%s; default kept" % (name if access == W else exc))
 
     def set(self, name, text):
-        """ChangeConfiguration semantics: returns Accepted, Rejected or NotSupported."""
+        """ChangeConfiguration semantics (OCPP 1.6 section 7.9): returns Accepted, Rejected (a bad value,
+        a read-only key), RebootRequired (stored, applies at the next boot) or NotSupported (unknown)."""
         name = canonical(name)
         if name is None:
             return "NotSupported"
-        if KEYS[name][2] != RW:
+        if TABLE[name][2] == R:
             return "Rejected"
         try:
             self.values[name] = parse(name, text)
         except ConfigError:
             return "Rejected"
         self._save()
-        return "Accepted"
+        return "RebootRequired" if name in REBOOT_REQUIRED else "Accepted"
 
     def _save(self):
         if self.storage is not None:
-            # Only the RW keys: a read-only value stored once would hide a newer firmware's value.
+            # Only what may be written: a read-only value stored once would hide a newer firmware's value.
             values = {}
-            for name in KEYS:
-                if KEYS[name][2] == RW:
+            for name in TABLE:
+                if TABLE[name][2] != R:
                     values[name] = self.values[name]
             record = {"version": VERSION, "values": values}
             self.storage.write(STORE_KEY, json.dumps(record).encode())
 
     def entries(self, names=None):
-        """(known entries as dicts with key/readonly/value, unknown names) for GetConfiguration."""
+        """(known entries as dicts with key/readonly/value, unknown names) for GetConfiguration.
+        A write-only key is in neither list (security whitepaper: never readable)."""
         known = []
         unknown = []
         for asked in names or sorted(KEYS):
             name = canonical(asked)
             if name is None:
                 unknown.append(asked)
-                continue
-            known.append({"key": name, "readonly": KEYS[name][2] != RW, "value": render(self.values[name])})
+            elif name in KEYS:
+                known.append({"key": name, "readonly": KEYS[name][2] == R, "value": render(self.values[name])})
         return known, unknown

@@ -5,6 +5,8 @@
 # opening (refused, handshake rejected, timeout, the server not choosing the subprotocol) raises OSError,
 # as a socket does on a board. Once open, recv() and send() raise hal.interfaces.ConnectionClosed when
 # the connection is gone.
+import asyncio
+
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed as WsClosed
 from websockets.exceptions import InvalidHandshake, InvalidURI
@@ -31,6 +33,18 @@ class WebSocketConnection(Connection):
         if isinstance(message, bytes):  # OCPP-J uses text frames; pass binary ones on as text
             message = message.decode("utf-8", "replace")
         return message
+
+    async def ping(self, timeout_ms):
+        """A WebSocket ping: True when its pong came back within timeout_ms."""
+        try:
+            pong = await self._ws.ping()
+        except WsClosed as exc:
+            raise ConnectionClosed(str(exc)) from exc
+        try:
+            await asyncio.wait_for(pong, timeout_ms / 1000)
+            return True
+        except asyncio.TimeoutError:
+            return False
 
     async def close(self):
         await self._ws.close()

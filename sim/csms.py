@@ -7,6 +7,11 @@
 # received and every validation failure land in `errors`, so a clean end-to-end run asserts
 # `csms.errors == []`.
 #
+# What tests steer: token rules (set_token: per idTag status, expiryDate, parentIdTag; accepted_tokens
+# for the plain case), a boot-status sequence (boot_statuses, e.g. ("Pending", "Pending", "Accepted"), the
+# last repeating), an outage switch (csms.offline or station.offline: connections closed and refused until
+# it is set back), and commands on the loop's clock (schedule(at_s, fn, *args)).
+#
 # This module is the server (Csms: connections, clock, transaction ids). Its parts, each importable from
 # here as before: the per charge point records and commands (Station, sim.csms_station), the wire that
 # records every frame (sim.csms_wire), and the `ocpp` handlers that answer CALLs (sim.csms_handlers, which
@@ -16,7 +21,7 @@ import collections
 
 from hal.interfaces import ConnectionClosed
 from sim.csms_handlers import _Handler
-from sim.csms_station import LOG, Station  # noqa: F401 (re-exported)
+from sim.csms_station import ID_TAG_STATUSES, LOG, Station  # noqa: F401 (re-exported)
 from sim.csms_wire import ERROR_CODE_SPELLING_16, FRAME_TYPES, _Wire  # noqa: F401 (re-exported)
 from sim.memlink import charge_point_id
 
@@ -28,10 +33,14 @@ class Csms:
     """An OCPP 1.6J central system for tests and simulations (see the module comment)."""
 
     def __init__(self, accepted_tokens=("TAG1",), heartbeat_interval_s=300, boot_statuses=("Accepted",),
-                 clock=None, vendor_ids=(), call_timeout_s=30):
+                 clock=None, vendor_ids=(), call_timeout_s=30, tokens=None):
         if not boot_statuses:
             raise ValueError("boot_statuses needs at least one status")
         self.accepted_tokens = set(accepted_tokens)
+        self.tokens = {}  # idTag -> IdTagInfo the CSMS answers with (set_token); before accepted_tokens
+        for id_tag, info in (tokens or {}).items():
+            self.set_token(id_tag, **info)
+        self.scheduled = []  # {at_s, name, done, result, error}: what schedule() ran, in order
         self.heartbeat_interval_s = heartbeat_interval_s
         self.boot_statuses = tuple(boot_statuses)
         self.vendor_ids = set(vendor_ids)
@@ -43,6 +52,7 @@ class Csms:
         self._next_transaction_id = 1
         self._tasks = set()
         self._servers = []
+        self._offline = False
 
     # -- clock and records ------------------------------------------------------------------------
 
@@ -71,8 +81,64 @@ class Csms:
             total.update(station.counts[direction])
         return total
 
+    # -- token rules ------------------------------------------------------------------------------
+
+    def set_token(self, id_tag, status="Accepted", expiry_date=None, parent_id_tag=None):
+        """What the CSMS answers for id_tag from now on (Authorize, Start/StopTransaction): a status of
+        OCPP 1.6 section 7.2, an expiryDate (RFC 3339 text) and a parentIdTag, both optional."""
+        if status not in ID_TAG_STATUSES:
+            raise ValueError("status must be one of %s" % ", ".join(ID_TAG_STATUSES))
+        info = {"status": status}
+        if expiry_date is not None:
+            info["expiryDate"] = expiry_date
+        if parent_id_tag is not None:
+            info["parentIdTag"] = parent_id_tag
+        self.tokens[id_tag] = info
+
+    def id_tag_info(self, id_tag):
+        """The IdTagInfo for id_tag: its set_token rule, else Accepted for accepted_tokens, else Invalid."""
+        if id_tag in self.tokens:
+            return dict(self.tokens[id_tag])
+        return {"status": "Accepted" if id_tag in self.accepted_tokens else "Invalid"}
+
     def id_tag_status(self, id_tag):
-        return "Accepted" if id_tag in self.accepted_tokens else "Invalid"
+        return self.id_tag_info(id_tag)["status"]
+
+    # -- schedule and outages ---------------------------------------------------------------------
+
+    def schedule(self, at_s, fn, *args):
+        """Run fn(*args) (a coroutine function or a plain one) when the clock reaches at_s seconds
+        (clock.ms() / 1000, the loop's clock); its result or error lands in `scheduled`. Returns the task."""
+        record = {"at_s": at_s, "name": getattr(fn, "__name__", repr(fn)), "done": False, "result": None,
+                  "error": None}
+        self.scheduled.append(record)
+
+        async def run():
+            self.utc()  # binds the clock
+            await asyncio.sleep(max(at_s - self.clock.ms() / 1000, 0))
+            try:
+                result = fn(*args)
+                record["result"] = await result if asyncio.iscoroutine(result) else result
+            except Exception as exc:  # recorded for the test to look at, not raised into the loop
+                record["error"] = exc
+            record["done"] = True
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    @property
+    def offline(self):
+        """True: the CSMS is down: every connection is closed and new ones are refused until False."""
+        return self._offline
+
+    @offline.setter
+    def offline(self, value):
+        self._offline = bool(value)
+        if self._offline:
+            for station in self.stations.values():
+                station._hang_up()
 
     def _new_transaction(self, station, p, status):
         tx_id = self._next_transaction_id
@@ -106,9 +172,14 @@ class Csms:
 
     async def _serve(self, cp_id, connection, subprotocol, headers):
         station = self.station(cp_id)
+        refusal = None
         if subprotocol != SUBPROTOCOL:
+            refusal = "only %s is served" % SUBPROTOCOL
+        elif self._offline or station.offline:
+            refusal = "offline"
+        if refusal is not None:
             self.rejected.append({"utc": self.utc(), "charge_point_id": cp_id, "subprotocol": subprotocol,
-                                  "reason": "only %s is served" % SUBPROTOCOL})
+                                  "reason": refusal})
             await connection.close()
             return
         if station._wire is not None:
@@ -133,15 +204,38 @@ class Csms:
                                         "subprotocol": subprotocol, "headers": headers})
             station._changed()
 
-    async def serve_websocket(self, host="127.0.0.1", port=0):
-        """Start a real WebSocket server (subprotocol ocpp1.6 required) and return the bound port."""
+    async def serve_websocket(self, host="127.0.0.1", port=0, ssl=None, passwords=None):
+        """Start a real WebSocket server (subprotocol ocpp1.6 required) and return the bound port.
+
+        ssl: an ssl.SSLContext: wss:// (security profile 2; with verify_mode CERT_REQUIRED and a CA
+        loaded, a client certificate is required: profile 3). passwords: {charge point id: password}:
+        HTTP Basic auth is required (profiles 1 and 2); a wrong or missing one is answered 401."""
         from websockets.asyncio.server import serve
 
         if host not in LOOPBACK_HOSTS:
             raise ValueError("the simulated CSMS binds loopback only, not %r" % (host,))
-        server = await serve(self._on_websocket, host, port, subprotocols=[SUBPROTOCOL])
+        options = {}
+        if passwords is not None:
+            options["process_request"] = lambda connection, request: self._basic_auth(connection, request, passwords)
+        server = await serve(self._on_websocket, host, port, subprotocols=[SUBPROTOCOL], ssl=ssl, **options)
         self._servers.append(server)
         return server.sockets[0].getsockname()[1]
+
+    def _basic_auth(self, connection, request, passwords):
+        # Security whitepaper section 2.1: "Authorization: Basic base64(<ChargePointId>:<AuthorizationKey>)".
+        import base64
+        import http
+
+        try:
+            cp_id = charge_point_id(request.path)
+        except ValueError:
+            cp_id = None
+        expected = "Basic " + base64.b64encode(("%s:%s" % (cp_id, passwords.get(cp_id))).encode()).decode()
+        if cp_id in passwords and request.headers.get("Authorization") == expected:
+            return None
+        self.rejected.append({"utc": self.utc(), "charge_point_id": cp_id, "subprotocol": None,
+                              "reason": "basic auth failed"})
+        return connection.respond(http.HTTPStatus.UNAUTHORIZED, "basic auth failed\n")
 
     async def _on_websocket(self, ws):
         try:
@@ -153,6 +247,9 @@ class Csms:
             await ws.close(1002, "subprotocol %s required" % SUBPROTOCOL)
             return
         headers = dict(ws.request.headers.raw_items())
+        peer = ws.transport.get_extra_info("peercert") if ws.transport is not None else None
+        if peer:  # mutual TLS: the client certificate's subject, as the CSMS saw it
+            headers[":client-subject"] = dict(rdn[0] for rdn in peer.get("subject", ()))
         await asyncio.gather(self.accept(cp_id, ws, SUBPROTOCOL, headers), return_exceptions=True)
 
     async def stop(self):

@@ -1,4 +1,5 @@
-# What the embedded CSMS knows about one charge point (CPython only), and the commands it can send it.
+# What the embedded CSMS knows about one charge point (CPython only), and the commands it can send it:
+# each 1.6 command, validated by the `ocpp` package, and send_raw for frames that must not be (fuzzing).
 #
 # A Station outlives its connections: frames, CALL counts, errors and every record (boots, statuses,
 # authorizations, transactions, meter values, ...) accumulate across reconnects, stamped with the Csms's
@@ -7,6 +8,7 @@
 # cycle. Errors log to the "sim.csms" logger, as before the split.
 import asyncio
 import collections
+import json
 import logging
 
 from ocpp.exceptions import OCPPError
@@ -15,6 +17,7 @@ from ocpp.v16 import call
 from hal.interfaces import ConnectionClosed
 
 LOG = logging.getLogger("sim.csms")
+ID_TAG_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")  # OCPP 1.6 section 7.2
 
 
 class Station:
@@ -34,9 +37,13 @@ class Station:
         self.authorizations = []  # {utc, id_tag, status}
         self.transactions = {}  # transaction_id -> record (see Csms._new_transaction)
         self.meter_values = []  # {utc, connector_id, transaction_id, meter_value}
+        self.duplicates = []  # {utc, action, transaction_id}: a transaction message seen before (issue #5)
         self.data_transfers = []
         self.diagnostics_statuses = []
         self.firmware_statuses = []
+        self.security_events = []  # {utc, type, timestamp, tech_info}
+        self.raw_replies = []  # what send_raw got back, in order
+        self._offline = False
         self._respelled = []  # (unique_id, original code)
         self._wire = None
         self._handler = None
@@ -47,6 +54,22 @@ class Station:
     @property
     def connected(self):
         return self._wire is not None
+
+    @property
+    def offline(self):
+        """True: this charge point's connection is closed and refused until False (the CSMS may be up
+        for others)."""
+        return self._offline
+
+    @offline.setter
+    def offline(self, value):
+        self._offline = bool(value)
+        if self._offline:
+            self._hang_up()
+
+    def _hang_up(self):
+        if self._wire is not None:
+            asyncio.get_running_loop().create_task(self._wire.close())
 
     # -- records ----------------------------------------------------------------------------------
 
@@ -106,6 +129,9 @@ class Station:
         unique_id = "csms-%d" % self._next_call
         calling = asyncio.ensure_future(handler.call(payload, suppress=False, unique_id=unique_id))
         await asyncio.wait({calling, task}, return_when=asyncio.FIRST_COMPLETED)
+        if not calling.done() and any(f["unique_id"] == unique_id and f["direction"] == "in" for f in self.frames):
+            # Answered, then closed (a Reset): the answer is already queued for the `ocpp` package.
+            await asyncio.wait({calling}, timeout=1)
         if not calling.done():
             calling.cancel()
             await asyncio.gather(calling, return_exceptions=True)
@@ -123,8 +149,10 @@ class Station:
             raise
         return self._payload_of("in", unique_id)
 
-    async def remote_start(self, id_tag, connector_id=None):
-        return await self.call(call.RemoteStartTransaction(id_tag=id_tag, connector_id=connector_id))
+    async def remote_start(self, id_tag, connector_id=None, charging_profile=None):
+        """charging_profile: a ChargingProfile dict as on the wire (camelCase keys), or None."""
+        return await self.call(call.RemoteStartTransaction(id_tag=id_tag, connector_id=connector_id,
+                                                           charging_profile=charging_profile))
 
     async def remote_stop(self, transaction_id):
         return await self.call(call.RemoteStopTransaction(transaction_id=transaction_id))
@@ -141,6 +169,83 @@ class Station:
     async def trigger_message(self, requested_message, connector_id=None):
         return await self.call(call.TriggerMessage(requested_message=requested_message,
                                                    connector_id=connector_id))
+
+    async def change_availability(self, connector_id, kind):
+        return await self.call(call.ChangeAvailability(connector_id=connector_id, type=kind))
+
+    async def clear_cache(self):
+        return await self.call(call.ClearCache())
+
+    async def data_transfer(self, vendor_id, message_id=None, data=None):
+        return await self.call(call.DataTransfer(vendor_id=vendor_id, message_id=message_id, data=data))
+
+    async def unlock_connector(self, connector_id):
+        return await self.call(call.UnlockConnector(connector_id=connector_id))
+
+    async def get_local_list_version(self):
+        return await self.call(call.GetLocalListVersion())
+
+    async def send_local_list(self, list_version, update_type, entries=None):
+        """entries: AuthorizationData dicts as on the wire ({"idTag": ..., "idTagInfo": {...}})."""
+        return await self.call(call.SendLocalList(list_version=list_version, update_type=update_type,
+                                                  local_authorization_list=entries))
+
+    async def update_firmware(self, location, retrieve_date, retries=None, retry_interval=None):
+        return await self.call(call.UpdateFirmware(location=location, retrieve_date=retrieve_date,
+                                                   retries=retries, retry_interval=retry_interval))
+
+    async def get_diagnostics(self, location, retries=None, retry_interval=None, start_time=None, stop_time=None):
+        return await self.call(call.GetDiagnostics(location=location, retries=retries, retry_interval=retry_interval,
+                                                   start_time=start_time, stop_time=stop_time))
+
+    # Smart Charging and Reservation (profiles as dicts with the wire's camelCase keys)
+    async def set_charging_profile(self, connector_id, profile):
+        return await self.call(call.SetChargingProfile(connector_id=connector_id, cs_charging_profiles=profile))
+
+    async def clear_charging_profile(self, id=None, connector_id=None, purpose=None, stack_level=None):
+        return await self.call(call.ClearChargingProfile(id=id, connector_id=connector_id,
+                                                         charging_profile_purpose=purpose, stack_level=stack_level))
+
+    async def get_composite_schedule(self, connector_id, duration_s, unit=None):
+        return await self.call(call.GetCompositeSchedule(connector_id=connector_id, duration=duration_s,
+                                                         charging_rate_unit=unit))
+
+    async def reserve_now(self, connector_id, expiry_date, id_tag, reservation_id, parent_id_tag=None):
+        return await self.call(call.ReserveNow(connector_id=connector_id, expiry_date=expiry_date, id_tag=id_tag,
+                                               reservation_id=reservation_id, parent_id_tag=parent_id_tag))
+
+    async def cancel_reservation(self, reservation_id):
+        return await self.call(call.CancelReservation(reservation_id=reservation_id))
+
+    async def send_raw(self, text, timeout_s=5):
+        """Send text as it is (no validation: for fuzzing the charge point) and return the reply frame
+        (parsed) that answers it: the CALLRESULT/CALLERROR with the frame's unique id, or with "-1" when
+        the id cannot be read. None when nothing answers within timeout_s."""
+        if self._wire is None:
+            raise ConnectionClosed("%s is not connected" % self.id)
+        try:
+            frame = json.loads(text)
+            unique_id = frame[1] if isinstance(frame, list) and len(frame) > 1 and isinstance(frame[1], str) \
+                else None
+        except (TypeError, ValueError, RecursionError):
+            unique_id = None
+        first = len(self.frames)
+        await self._wire.send(text)
+        wanted = (unique_id, "-1")
+
+        def answered():
+            return any(f["direction"] == "in" and f["type"] in ("CALLRESULT", "CALLERROR")
+                       and f["unique_id"] in wanted for f in self.frames[first:])
+
+        try:
+            await self.wait_for(answered, timeout_s)
+        except asyncio.TimeoutError:
+            self.raw_replies.append(None)
+            return None
+        reply = next(f for f in self.frames[first:] if f["direction"] == "in"
+                     and f["type"] in ("CALLRESULT", "CALLERROR") and f["unique_id"] in wanted)
+        self.raw_replies.append(reply)
+        return json.loads(reply["text"])
 
     async def disconnect(self):
         """Close the current connection from the CSMS side."""

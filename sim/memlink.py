@@ -35,6 +35,8 @@ class Endpoint:
         self._last_arrival = 0.0  # arrivals at the peer never overtake each other
         self._in_flight = set()
         self.close_reason = None
+        self.silent = False  # a half-open link: nothing sent from here arrives, pings go unanswered
+        self.pings = 0  # pings sent from this end
 
     @property
     def closed(self):
@@ -76,6 +78,19 @@ class Endpoint:
         self._wake()
         self._deliver_later(_CLOSED, reason="closed by the peer")
 
+    async def ping(self, timeout_ms):
+        """A WebSocket ping (RFC 6455 section 5.5.2): True when the pong came back within timeout_ms.
+        The peer answers unless the link is silent (either end); a closed link raises ConnectionClosed."""
+        if self._closed:
+            raise ConnectionClosed("%s: %s" % (self.name, self.close_reason))
+        self.pings += 1
+        round_trip_s = self._latency() + self._latency()
+        if self.silent or self._peer.silent or round_trip_s * 1000 > timeout_ms:
+            await asyncio.sleep(timeout_ms / 1000)
+            return False
+        await asyncio.sleep(round_trip_s)
+        return not self._closed
+
     def drop(self, reason="link dropped"):
         """Cut the link now, both ways: in-flight messages are lost."""
         for end in (self, self._peer):
@@ -92,6 +107,8 @@ class Endpoint:
             end._wake()
 
     def _deliver_later(self, item, reason=None):
+        if self.silent and item is not _CLOSED:
+            return  # lost on the way, as on a half-open TCP connection
         loop = asyncio.get_running_loop()
         arrival = max(loop.time() + self._latency(), self._last_arrival)
         self._last_arrival = arrival
@@ -172,6 +189,12 @@ class MemoryNetwork(Network):
             for client_end, _ in self._links:
                 client_end.drop("network offline")
             self._links = []
+
+    def set_silent(self, silent):
+        """Make every open link half-open (True): no error, no close, nothing arrives either way; only
+        a ping timeout (or a CALL timeout) can tell. New connections are not affected."""
+        for client_end, server_end in self._links:
+            client_end.silent = server_end.silent = bool(silent)
 
     async def connect(self, url, subprotocol, headers=None):
         if not self._online:

@@ -6,6 +6,7 @@ The main controller's watchdog is simulated too: when it bites, reboot() does wh
 outputs drop, tasks die, RAM is gone, storage stays) and boots the firmware again."""
 
 import asyncio
+import random
 
 from firmware.app import Firmware
 from firmware.safety.node import SafetyNode
@@ -43,6 +44,7 @@ class Rig:
         self.board = sim_board(self.plant, clock, network, MeterUart(self.meter), self.storage,
                                safety_link=self.safety_pipe.a, **info)
         self.board.watchdog = SimWatchdog(WDT_TIMEOUT_MS, self._watchdog_bites)
+        self.board.random_bytes = random.Random(cp_id).randbytes  # seeded: a run repeats (link jitter)
         self.safety_board = sim_safety_board(self.plant, clock, self.safety_pipe.b,
                                              ventilation=self.board.info["ventilation"])
         self.safety_node = SafetyNode(self.safety_board, epoch=1, trace=trace)
@@ -53,7 +55,14 @@ class Rig:
 
     def _boot(self):
         csms_url, cp_id, ocpp, config, trace = self._boot_args
-        return Firmware(self.board, csms_url, cp_id, ocpp, config=config, trace=trace)
+        fw = Firmware(self.board, csms_url, cp_id, ocpp, config=config, trace=trace)
+        fw.cp.board_restart = self._restart  # firmware/ocpp/fwmgmt.py restarts into a new firmware slot
+        return fw
+
+    async def _restart(self, cause):
+        # The firmware asked for a restart: its own task is cancelled by it, so run it beside.
+        asyncio.get_running_loop().create_task(self.reboot(cause))
+        await asyncio.Event().wait()
 
     @property
     def station(self):

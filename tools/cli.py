@@ -125,6 +125,12 @@ def cmd_faults(args):
     return faults.main(args)
 
 
+def cmd_outages(args):
+    from tools import outages
+
+    return outages.main(args)
+
+
 def cmd_footprint(args):
     from tools import footprint
 
@@ -189,6 +195,14 @@ def build_parser():
     f.add_argument("--trace", metavar="FILE", help="with --replay: JSON-lines trace of the session")
     f.add_argument("--jobs", type=int, default=1, help="processes to run sessions on (default 1)")
     f.set_defaults(func=cmd_faults)
+
+    o = sub.add_parser("outages", help="offline campaign: random sessions with CSMS outages and power cuts")
+    o.add_argument("-n", type=int, default=300, help="sessions (default 300)")
+    o.add_argument("--seed", type=int, default=0, help="campaign seed; each session gets its own (default 0)")
+    o.add_argument("--json", metavar="FILE", help="write the totals and failing sessions as JSON")
+    o.add_argument("--replay", type=int, metavar="SEED", help="replay one session and show its plan and result")
+    o.add_argument("--jobs", type=int, default=1, help="processes to run sessions on (default 1)")
+    o.set_defaults(func=cmd_outages)
 
     fp = sub.add_parser("footprint", help="RAM the firmware needs under MicroPython: import costs, working "
                                           "set, smallest heap for a full session")

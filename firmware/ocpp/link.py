@@ -1,13 +1,18 @@
-# The connection to the CSMS: connect, reconnect with back-off, one outstanding CALL at a time,
-# incoming CALLs handed to a handler. Knows nothing of OCPP versions beyond the RPC dialect.
+# The connection to the CSMS: connect, reconnect with back-off and jitter, WebSocket pings, one
+# outstanding CALL at a time, incoming CALLs handed to a handler. Knows nothing of OCPP versions beyond
+# the RPC dialect.
 import asyncio
 
 from firmware.ocpp import rpc as _rpc
+from firmware.waiting import event_or_timeout
 from hal.interfaces import ConnectionClosed
 
 BACKOFF_MIN_MS = 1000  # first reconnect wait; doubled per failure (OCPP 2.0.1 RetryBackOff* practice)
 BACKOFF_MAX_MS = 60000
 STABLE_MS = 60000  # a connection that lasted this long resets the back-off when it drops
+JITTER_SHARE = 0.5  # each wait is drawn from [1 - this, 1] x the back-off: chargers that lost the
+# CSMS together (its restart, a network outage) do not all come back in the same second
+PING_TIMEOUT_MS = 10000  # no pong within this: the connection is dead (a half-open TCP link)
 
 
 class CallFailed(Exception):
@@ -39,6 +44,10 @@ class Link:
         self._answered = asyncio.Event()
         self._stopping = False
         self._stopped = asyncio.Event()  # set by stop(): cuts a back-off wait short
+        self.random_bytes = None  # fn(n) -> n random bytes for the jitter (the board's, os.urandom)
+        self.ping_interval_s = lambda: 0  # WebSocketPingInterval (0: no pings); the app binds the key
+        self.ping_changed = asyncio.Event()  # set when WebSocketPingInterval changed: applies at once
+        self.pings_failed = 0  # connections closed because a ping got no pong
 
     async def run(self):
         backoff_ms = BACKOFF_MIN_MS
@@ -46,7 +55,7 @@ class Link:
             try:
                 self._conn = await self.network.connect(self.url, self.subprotocol, self.headers)
             except (OSError, ConnectionClosed):
-                await self._pause(backoff_ms)
+                await self._pause(self._jittered(backoff_ms))
                 backoff_ms = min(backoff_ms * 2, BACKOFF_MAX_MS)
                 continue
             up_ms = self.clock.ms()
@@ -56,6 +65,7 @@ class Link:
             if self.on_connect is not None:
                 asyncio.create_task(self.on_connect())
             conn = self._conn
+            keepalive = asyncio.create_task(self._keepalive(conn))
             try:
                 await self._receive_loop(conn)
             except ConnectionClosed:
@@ -67,6 +77,8 @@ class Link:
                     await conn.close()
                 except Exception:
                     pass
+            finally:
+                keepalive.cancel()  # also when run() itself is cancelled
             self._went_down()
             if self._stopping:
                 break
@@ -74,8 +86,37 @@ class Link:
             # must not get a reconnect storm. Back to the shortest wait once a connection held.
             if self.clock.ms() - up_ms >= STABLE_MS:
                 backoff_ms = BACKOFF_MIN_MS
-            await self._pause(backoff_ms)
+            await self._pause(self._jittered(backoff_ms))
             backoff_ms = min(backoff_ms * 2, BACKOFF_MAX_MS)
+
+    def _jittered(self, backoff_ms):
+        source = self.random_bytes
+        if source is None:
+            return backoff_ms
+        fraction = (source(1)[0] & 0xFF) / 255  # 0..1
+        return int(backoff_ms * (1 - JITTER_SHARE * fraction))
+
+    async def _keepalive(self, conn):
+        # WebSocketPingInterval: a ping every so often; no pong means the peer is gone although TCP
+        # has not noticed, so close and reconnect.
+        while True:
+            self.ping_changed.clear()
+            interval_ms = self.ping_interval_s() * 1000
+            if interval_ms <= 0 or not hasattr(conn, "ping"):
+                await self.ping_changed.wait()
+                continue
+            if await event_or_timeout(self.ping_changed, interval_ms):
+                continue  # a new interval: counted from now
+            try:
+                alive = await conn.ping(PING_TIMEOUT_MS)
+            except ConnectionClosed:
+                return
+            if not alive:
+                self.pings_failed += 1
+                if self.trace is not None:
+                    self.trace("error", "no pong within %d ms: closing" % PING_TIMEOUT_MS)
+                await conn.close()
+                return
 
     async def _pause(self, ms):
         try:

@@ -1,29 +1,27 @@
-# The running transaction, kept in storage so that a reset (watchdog, power cut, hard reset) cannot
-# lose it: after the reboot the charge point sends what the CSMS has not acknowledged yet (the start, if
-# it never got an id) and then stops the transaction once, with the energy the meter really recorded.
+# What the transaction queue (firmware/ocpp/txqueue.py) cannot say on its own about the running
+# transaction: its transactionId once its StartTransaction left the queue, and why and when it ended
+# before its StopTransaction could be written (the end meter reading comes later). One JSON record
+# under one key (storage writes are atomic), deleted once the StopTransaction is in the queue.
 #
-# One JSON record under one key, rewritten at each step (storage writes are atomic): started (meter
-# start known), id assigned, ended (reason, time), and deleted when StopTransaction was acknowledged.
-# Issue #5 moves all transaction messages into firmware/journal.py; this record is the minimum that keeps
-# a transaction from being lost or stopped twice across a reset.
+# After a reboot firmware/ocpp/transaction.py finds the interrupted transaction from the queue (a Start
+# without its Stop) and this record, and stops it once: reason PowerLoss (or Reboot, or the reason it
+# had already ended with), with the energy the meter really recorded.
 import json
 
 KEY = "open_tx"
-VERSION = 1
+VERSION = 2
 
 
 def save(storage, tx):
-    record = {"v": VERSION, "tag": tx.id_tag, "start_ts": tx.start_ts, "id": tx.transaction_id,
+    record = {"v": VERSION, "l": tx.local, "tag": tx.id_tag, "start_ts": tx.start_ts, "id": tx.transaction_id,
               "start_wh": None if tx.begin is None else tx.begin.energy_wh,
               "stop_ts": tx.stop_ts, "reason": tx.reason}
     storage.write(KEY, json.dumps(record).encode())
 
 
 def forget(storage):
-    if hasattr(storage, "delete"):
+    if storage.read(KEY) is not None:
         storage.delete(KEY)
-    else:
-        storage.write(KEY, b"")
 
 
 def load(storage):
@@ -36,8 +34,7 @@ def load(storage):
         record = json.loads(raw)
     except ValueError:
         raise ValueError("open transaction record is not JSON: %r" % (raw[:40],))
-    if not isinstance(record, dict) or record.get("v") != VERSION or not isinstance(record.get("tag"), str):
+    if (not isinstance(record, dict) or record.get("v") != VERSION or not isinstance(record.get("tag"), str)
+            or not isinstance(record.get("l"), int) or not isinstance(record.get("start_wh"), (int, float))):
         raise ValueError("open transaction record has an unknown layout: %r" % (raw[:80],))
-    if record.get("start_wh") is None:
-        return None  # the start was never metered, so never sent: nothing reached the CSMS
     return record

@@ -1,24 +1,12 @@
 # OCPP 1.6J message adapter: builds the 1.6 payloads for what the charge point wants to say, reads
 # the CSMS's answers, and turns the CSMS's commands into calls on the version-independent core.
 # OCPP 2.0.1 will be a second module with the same functions over the same core.
-from firmware.ocpp.rpc import RpcError
+from firmware.ocpp.core16 import CSMS_ACTIONS, handle  # noqa: F401 (the adapter's incoming side)
 
 SUBPROTOCOL = "ocpp1.6"
 VERSION = "1.6"
 ID_TOKEN_MAX = 20  # CiString20Type, OCPP 1.6 section 7.28
 
-# The 1.6 actions a CSMS may send (OCPP 1.6 section 5 and the security whitepaper). OCPP-J 1.6 section
-# 4.2.3 Table 7: NotSupported = "Requested Action is recognized but not supported by the receiver" (a
-# known action we have no handler for), NotImplemented = "Requested Action is not known by receiver"
-# (anything else). The `ocpp` package (mobilityhouse) answers the other way round (its issue #493).
-CSMS_ACTIONS = (
-    "CancelReservation", "CertificateSigned", "ChangeAvailability", "ChangeConfiguration",
-    "ClearCache", "ClearChargingProfile", "DataTransfer", "DeleteCertificate", "ExtendedTriggerMessage",
-    "GetCompositeSchedule", "GetConfiguration", "GetDiagnostics", "GetInstalledCertificateIds",
-    "GetLocalListVersion", "GetLog", "InstallCertificate", "RemoteStartTransaction",
-    "RemoteStopTransaction", "ReserveNow", "Reset", "SendLocalList", "SetChargingProfile",
-    "SignedUpdateFirmware", "TriggerMessage", "UnlockConnector", "UpdateFirmware",
-)
 
 
 def boot(info):
@@ -53,6 +41,11 @@ def authorize(id_tag):
 
 def id_tag_accepted(payload):
     return payload["idTagInfo"]["status"] == "Accepted"
+
+
+def id_tag_info(payload):
+    """The IdTagInfo of an Authorize / StartTransaction / StopTransaction .conf, or None."""
+    return payload.get("idTagInfo")
 
 
 def start_transaction(connector_id, id_tag, meter_start_wh, timestamp):
@@ -111,74 +104,10 @@ def meter_value(reading, measurands, context, timestamp, soc_pct=None):
     return {"timestamp": timestamp, "sampledValue": samples}
 
 
-# Incoming calls -----------------------------------------------------------------------------
-
-
-def _field(payload, name, kind, required=True, max_len=None):
-    if name not in payload:
-        if required:
-            raise RpcError("ProtocolError", "%s is required" % name)
-        return None
-    value = payload[name]
-    if kind is int and (value is True or value is False):
-        raise RpcError("TypeConstraintViolation", "%s must be an integer" % name)
-    if not isinstance(value, kind):
-        raise RpcError("TypeConstraintViolation", "%s has the wrong type" % name)
-    if max_len is not None and len(value) > max_len:
-        raise RpcError("TypeConstraintViolation", "%s is longer than %d" % (name, max_len))
-    return value
-
-
-async def _remote_start(cp, payload):
-    id_tag = _field(payload, "idTag", str, max_len=ID_TOKEN_MAX)
-    connector_id = _field(payload, "connectorId", int, required=False)
-    return {"status": cp.remote_start(id_tag, connector_id)}
-
-
-async def _remote_stop(cp, payload):
-    return {"status": cp.remote_stop(_field(payload, "transactionId", int))}
-
-
-async def _get_configuration(cp, payload):
-    keys = _field(payload, "key", list, required=False)
-    for name in keys or ():
-        if not isinstance(name, str):
-            raise RpcError("TypeConstraintViolation", "key must be a list of strings")
-        if len(name) > 50:  # CiString50Type
-            raise RpcError("TypeConstraintViolation", "key %s... is longer than 50" % name[:20])
-    known, unknown = cp.config.entries(keys)
-    result = {"configurationKey": known}
-    if unknown:
-        result["unknownKey"] = unknown
-    return result
-
-
-async def _change_configuration(cp, payload):
-    key = _field(payload, "key", str, max_len=50)
-    value = _field(payload, "value", str, max_len=500)
-    return {"status": cp.change_configuration(key, value)}
-
-
-async def _reset(cp, payload):
-    kind = _field(payload, "type", str)
-    if kind not in ("Hard", "Soft"):
-        raise RpcError("PropertyConstraintViolation", "type must be Hard or Soft")
-    return {"status": cp.reset(kind)}
-
-
-HANDLERS = {
-    "RemoteStartTransaction": _remote_start,
-    "RemoteStopTransaction": _remote_stop,
-    "GetConfiguration": _get_configuration,
-    "ChangeConfiguration": _change_configuration,
-    "Reset": _reset,
-}
-
-
-async def handle(cp, call):
-    handler = HANDLERS.get(call.action)
-    if handler is None:
-        if call.action in CSMS_ACTIONS:
-            raise RpcError("NotSupported", "%s is not supported yet" % call.action)
-        raise RpcError("NotImplemented", "unknown action %s" % call.action)
-    return await handler(cp, call.payload)
+def data_transfer(vendor_id, message_id=None, data=None):
+    payload = {"vendorId": vendor_id}
+    if message_id is not None:
+        payload["messageId"] = message_id
+    if data is not None:
+        payload["data"] = data
+    return "DataTransfer", payload

@@ -27,7 +27,7 @@ def test_defaults_without_storage():
     assert c["AuthorizeRemoteTxRequests"] is False
     assert c["LocalAuthorizeOffline"] is True
     assert c["NumberOfConnectors"] == 1
-    assert c["SupportedFeatureProfiles"] == "Core"
+    assert c["SupportedFeatureProfiles"].split(",")[0] == "Core"
     assert c["StopTxnSampledData"] == "Energy.Active.Import.Register"
     assert c.problems == []
 
@@ -62,7 +62,7 @@ def test_set_read_only_key_is_rejected_and_unchanged():
     assert c.set("NumberOfConnectors", "2") == "Rejected"
     assert c.set("SupportedFeatureProfiles", "Core,SmartCharging") == "Rejected"
     assert c["NumberOfConnectors"] == 1
-    assert c["SupportedFeatureProfiles"] == "Core"
+    assert c["SupportedFeatureProfiles"] == cfg.KEYS["SupportedFeatureProfiles"][1]
 
 
 def test_set_unknown_key_is_not_supported():
@@ -79,7 +79,7 @@ def test_int_ranges_are_inclusive():
     assert c.set("HeartbeatInterval", "604801") == "Rejected"
     assert c["HeartbeatInterval"] == 604800
     assert c.set("MaxCurrent", "5") == "Rejected"
-    assert c.set("MaxCurrent", "6") == "Accepted"
+    assert c.set("MaxCurrent", "6") == "RebootRequired"
     assert c.set("MaxCurrent", "81") == "Rejected"
 
 
@@ -184,7 +184,7 @@ def test_read_only_keys_are_not_persisted():
 def test_stored_read_only_value_does_not_hide_the_firmware_value():
     # A record written by an older firmware: the newer firmware's read-only facts win.
     c = Config(stored({"SupportedFeatureProfiles": "Old", "NumberOfConnectors": 4, "HeartbeatInterval": 99}))
-    assert c["SupportedFeatureProfiles"] == "Core"
+    assert c["SupportedFeatureProfiles"] == cfg.KEYS["SupportedFeatureProfiles"][1]
     assert c["NumberOfConnectors"] == 1
     assert c["HeartbeatInterval"] == 99
 
@@ -311,3 +311,73 @@ def test_keys_are_case_insensitive_as_cistring50_says():
     known, unknown = c.entries(["HEARTBEATINTERVAL", "NoSuchKey"])
     assert [e["key"] for e in known] == ["HeartbeatInterval"]
     assert unknown == ["NoSuchKey"]
+
+
+# -- write-only, reboot-required and the newer key types ----------------------------------------------
+
+KEY_HEX = "00112233445566778899AABBCCDDEEFF0011"  # 18 bytes
+
+
+def test_write_only_key_is_stored_but_never_listed():
+    storage = MemoryStorage()
+    c = Config(storage)
+    assert c.set("authorizationkey", KEY_HEX) == "Accepted"
+    assert c["AuthorizationKey"] == KEY_HEX
+    known, unknown = c.entries()
+    assert "AuthorizationKey" not in [e["key"] for e in known]
+    known, unknown = c.entries(["AuthorizationKey", "HeartbeatInterval"])
+    assert [e["key"] for e in known] == ["HeartbeatInterval"] and unknown == []
+    assert Config(storage)["AuthorizationKey"] == KEY_HEX
+
+
+def test_write_only_key_takes_16_to_20_bytes_of_hex():
+    c = Config()
+    for bad in ("", "00" * 15, "00" * 21, "0" * 33, "zz" * 16, "00" * 15 + " 0"):
+        assert c.set("AuthorizationKey", bad) == "Rejected", bad
+    assert c.set("AuthorizationKey", "ab" * 16) == "Accepted"
+    assert c.set("AuthorizationKey", "AB" * 20) == "Accepted"
+
+
+def test_a_bad_stored_secret_is_reported_without_its_value():
+    c = Config(stored({"AuthorizationKey": "SECRETSECRETSECRET"}))
+    assert c["AuthorizationKey"] is None
+    assert len(c.problems) == 1 and "SECRET" not in c.problems[0]
+
+
+def test_reboot_required_keys_are_stored_and_say_so():
+    storage = MemoryStorage()
+    c = Config(storage)
+    for name in cfg.REBOOT_REQUIRED:
+        low, _high = cfg.KEYS[name][3]
+        assert c.set(name, str(low)) == "RebootRequired", name
+        assert Config(storage)[name] == low
+    assert c.set("ConnectionTimeOut", "0") == "Rejected"
+
+
+def test_a_bool_the_charger_cannot_honour_is_rejected():
+    c = Config()
+    assert c.set("StopTransactionOnEVSideDisconnect", "false") == "Rejected"
+    assert c.set("StopTransactionOnEVSideDisconnect", "TRUE") == "Accepted"
+    assert c["StopTransactionOnEVSideDisconnect"] is True
+
+
+def test_csl_items_are_unique_and_at_most_max_length():
+    c = Config()
+    assert c.set("MeterValuesSampledData", "Voltage,Voltage") == "Rejected"
+    assert c.set("MeterValuesSampledData", ",".join(cfg.MEASURANDS)) == "Accepted"
+    assert c["MeterValuesSampledDataMaxLength"] == len(cfg.MEASURANDS)
+
+
+def test_connector_phase_rotation_is_one_rotation_per_known_connector():
+    c = Config()
+    for good in ("0.RST,1.RST", "1.TSR", "0.NotApplicable", "1.Unknown", ""):
+        assert c.set("ConnectorPhaseRotation", good) == "Accepted", good
+    for bad in ("2.RST", "1.RST,1.RTS", "RST", "1.rst", "1.", ".RST", "0.RST,1.RST,0.RST"):
+        assert c.set("ConnectorPhaseRotation", bad) == "Rejected", bad
+
+
+def test_supported_feature_profiles_name_known_profiles_core_local_list_and_trigger_among_them():
+    profiles = Config()["SupportedFeatureProfiles"].split(",")
+    assert {"Core", "LocalAuthListManagement", "RemoteTrigger"} <= set(profiles)
+    assert set(profiles) <= {"Core", "FirmwareManagement", "LocalAuthListManagement", "Reservation", "SmartCharging",
+                             "RemoteTrigger"}  # OCPP 1.6 section 3.3

@@ -121,12 +121,13 @@ def test_meter_value_leaves_out_soc_when_unknown():
 
 
 class FakeChargePoint:
-    """What v16.handle needs from the charge point: config and four commands; records the calls."""
+    """What v16.handle needs from the charge point: config, auth and the commands; records the calls."""
 
     def __init__(self, answer="Accepted"):
         self.config = Config()
         self.answer = answer
         self.calls = []
+        self.auth = FakeAuth()
 
     def remote_start(self, id_tag, connector_id):
         self.calls.append(("remote_start", id_tag, connector_id))
@@ -143,6 +144,34 @@ class FakeChargePoint:
     def reset(self, kind):
         self.calls.append(("reset", kind))
         return self.answer
+
+    def change_availability(self, connector_id, kind):
+        self.calls.append(("change_availability", connector_id, kind))
+        return self.answer
+
+    def unlock_connector(self, connector_id):
+        self.calls.append(("unlock_connector", connector_id))
+        return "NotSupported"
+
+    def trigger(self, message, connector_id):
+        self.calls.append(("trigger", message, connector_id))
+        return self.answer
+
+
+class FakeAuth:
+    def __init__(self):
+        self.calls = []
+
+    def clear_cache(self):
+        self.calls.append("clear_cache")
+        return "Accepted"
+
+    def list_version(self):
+        return 4
+
+    def send_local_list(self, update_type, version, entries):
+        self.calls.append((update_type, version, entries))
+        return "VersionMismatch"
 
 
 def handle(cp, action, payload):
@@ -272,8 +301,10 @@ def test_reset_of_an_unknown_type_is_a_property_constraint_violation():
 def test_known_action_without_a_handler_is_not_supported():
     # OCPP-J 1.6 Table 7: NotSupported = "Requested Action is recognized but not supported by the
     # receiver". (The ocpp package answers NotImplemented here: mobilityhouse/ocpp issue #493.)
+    from firmware.ocpp.core16 import CSMS_ACTIONS, HANDLERS
     cp = FakeChargePoint()
-    for action in ("ReserveNow", "UnlockConnector", "SetChargingProfile", "TriggerMessage", "GetDiagnostics"):
+    unhandled = [action for action in CSMS_ACTIONS if action not in HANDLERS]
+    for action in unhandled:
         assert error_code(cp, action, {}) == "NotSupported", action
 
 
@@ -290,3 +321,54 @@ def test_every_error_code_is_a_1_6_code():
     for action, payload in (("Reset", {}), ("Reset", {"type": 1}), ("Reset", {"type": "x"}), ("ReserveNow", {}),
                             ("Nope", {})):
         assert error_code(cp, action, payload) in ERROR_CODES["1.6"]
+
+
+def test_change_availability_passes_connector_and_type():
+    cp = FakeChargePoint("Scheduled")
+    assert handle(cp, "ChangeAvailability", {"connectorId": 0, "type": "Inoperative"}) == {"status": "Scheduled"}
+    assert cp.calls == [("change_availability", 0, "Inoperative")]
+
+
+def test_clear_cache_and_the_local_list_go_to_the_authorizer():
+    cp = FakeChargePoint()
+    assert handle(cp, "ClearCache", {}) == {"status": "Accepted"}
+    assert handle(cp, "GetLocalListVersion", {}) == {"listVersion": 4}
+    entries = [{"idTag": "A", "idTagInfo": {"status": "Accepted"}}]
+    reply = handle(cp, "SendLocalList", {"listVersion": 3, "updateType": "Differential", "localAuthorizationList": entries})
+    assert reply == {"status": "VersionMismatch"}
+    handle(cp, "SendLocalList", {"listVersion": 5, "updateType": "Full"})
+    assert cp.auth.calls == ["clear_cache", ("Differential", 3, entries), ("Full", 5, None)]
+
+
+def test_data_transfer_knows_no_vendor():
+    cp = FakeChargePoint()
+    assert handle(cp, "DataTransfer", {"vendorId": "com.example", "data": "x"}) == {"status": "UnknownVendorId"}
+
+
+def test_unlock_and_trigger_pass_their_arguments():
+    cp = FakeChargePoint()
+    assert handle(cp, "UnlockConnector", {"connectorId": 1}) == {"status": "NotSupported"}
+    assert handle(cp, "TriggerMessage", {"requestedMessage": "Heartbeat"}) == {"status": "Accepted"}
+    assert handle(cp, "TriggerMessage", {"requestedMessage": "MeterValues", "connectorId": 1}) == {"status": "Accepted"}
+    assert cp.calls == [("unlock_connector", 1), ("trigger", "Heartbeat", None), ("trigger", "MeterValues", 1)]
+
+
+def test_get_configuration_of_more_keys_than_allowed_is_an_occurence_constraint_violation():
+    cp = FakeChargePoint()
+    most = cp.config["GetConfigurationMaxKeys"]
+    assert len(handle(cp, "GetConfiguration", {"key": ["HeartbeatInterval"] * most})["configurationKey"]) == most
+    assert error_code(cp, "GetConfiguration", {"key": ["HeartbeatInterval"] * (most + 1)}) == "OccurenceConstraintViolation"
+
+
+def test_a_field_the_request_does_not_have_is_a_formation_violation_and_nothing_happens():
+    cp = FakeChargePoint()
+    assert error_code(cp, "Reset", {"type": "Soft", "delay": 5}) == "FormationViolation"
+    assert error_code(cp, "ChangeAvailability", {"connectorId": 1, "type": "Operative", "x": 1}) == "FormationViolation"
+    assert cp.calls == []
+
+
+def test_data_transfer_payload_builder():
+    assert v16.data_transfer("v") == ("DataTransfer", {"vendorId": "v"})
+    assert v16.data_transfer("v", "m", "") == ("DataTransfer", {"vendorId": "v", "messageId": "m", "data": ""})
+    assert v16.id_tag_info({"transactionId": 1, "idTagInfo": {"status": "Blocked"}}) == {"status": "Blocked"}
+    assert v16.id_tag_info({}) is None

@@ -14,7 +14,7 @@ from jsonschema import Draft4Validator
 
 from firmware.config import KEYS, MEASURANDS, Config
 from firmware.meter import MeterReading
-from firmware.ocpp import v16
+from firmware.ocpp import schema16, v16
 from firmware.ocpp.rpc import Call, RpcError
 
 SCHEMAS = os.path.join(os.path.dirname(ocpp.v16.__file__), "schemas")
@@ -168,6 +168,15 @@ class FakeChargePoint:
     def reset(self, kind):
         return "Accepted"
 
+    def change_availability(self, connector_id, kind):
+        return "Accepted" if connector_id in (0, 1) else "Rejected"
+
+    def unlock_connector(self, connector_id):
+        return "NotSupported"
+
+    def trigger(self, message, connector_id):
+        return "Accepted"
+
 
 def answer(action, payload):
     """(response payload, None) or (None, RpcError code)."""
@@ -230,3 +239,40 @@ def test_commands_answer_valid_payloads_or_the_right_error(data, action):
                     "maxLength": "TypeConstraintViolation", "enum": "PropertyConstraintViolation"}
         # (a wrong-typed value also trips the schemas' stray additionalProperties on enum strings)
         assert code in {expected.get(k) for k in kinds}, (request, kinds, code)
+
+
+# -- the compact request schemas against the OCA ones ------------------------------------------------
+
+_KIND = {schema16.INT: "integer", schema16.NUM: "number", schema16.STR: "string", schema16.ENUM: "string",
+         schema16.TIME: "string", schema16.OBJ: "object", schema16.LIST: "array"}
+
+
+def same_fields(ours, theirs, where):
+    assert sorted(ours) == sorted(theirs.get("properties", {})), where
+    assert sorted(n for n in ours if ours[n][1]) == sorted(theirs.get("required", [])), where
+    assert theirs.get("additionalProperties") is False, where
+    for name in ours:
+        same_value(ours[name], theirs["properties"][name], where + "." + name)
+
+
+def same_value(ours, theirs, where):
+    kind, _required, arg = ours
+    assert _KIND[kind] == theirs["type"], where
+    if kind == schema16.STR:
+        assert arg == theirs.get("maxLength"), where
+    elif kind == schema16.ENUM:
+        assert sorted(arg) == sorted(theirs["enum"]), where
+    elif kind == schema16.TIME:
+        assert theirs.get("format") == "date-time", where
+    elif kind == schema16.OBJ:
+        same_fields(arg, theirs, where)
+    elif kind == schema16.LIST:
+        same_value(arg, theirs["items"], where + "[]")
+
+
+def test_every_request_schema_is_the_oca_schema():
+    for action in schema16.REQUESTS:
+        with open(os.path.join(SCHEMAS, action + ".json")) as f:
+            same_fields(schema16.REQUESTS[action], json.load(f), action)
+    from firmware.ocpp.core16 import HANDLERS
+    assert sorted(schema16.REQUESTS) == sorted(HANDLERS)

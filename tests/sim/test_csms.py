@@ -421,3 +421,118 @@ def test_the_websocket_server_binds_loopback_only():
             await Csms().serve_websocket(host="0.0.0.0")
 
     asyncio.run(main())
+
+
+# Token rules, outages, schedules and raw frames (what the charge point tests need) -----------------
+
+
+def test_token_rules_answer_authorize_start_and_stop_with_their_id_tag_info():
+    async def main(clock):
+        csms = Csms(accepted_tokens=("TAG1",), tokens={"KID": {"parent_id_tag": "FAMILY"}})
+        csms.set_token("OLD", "Expired", expiry_date="2024-06-01T00:00:00Z")
+        csms.set_token("BAD", "Blocked")
+        cp, connection, task = await connect_library_cp(csms)
+        await cp.call(boot())
+        infos = [(await cp.call(call.Authorize(id_tag=t))).id_tag_info for t in ("TAG1", "KID", "OLD", "BAD", "WHO")]
+        started = await cp.call(call.StartTransaction(connector_id=1, id_tag="KID", meter_start=0,
+                                                      timestamp=clock.utc()))
+        stopped = await cp.call(call.StopTransaction(meter_stop=10, timestamp=clock.utc(), id_tag="BAD",
+                                                     transaction_id=started.transaction_id))
+        await hang_up(connection, task)
+        return csms, infos, started, stopped
+
+    csms, infos, started, stopped = vloop.run(main)
+    assert infos == [{"status": "Accepted"}, {"status": "Accepted", "parent_id_tag": "FAMILY"},  # the library's
+                     {"status": "Expired", "expiry_date": "2024-06-01T00:00:00Z"}, {"status": "Blocked"},  # spelling
+                     {"status": "Invalid"}]
+    assert started.id_tag_info == {"status": "Accepted", "parent_id_tag": "FAMILY"}
+    assert stopped.id_tag_info == {"status": "Blocked"}
+    on_wire = [f["payload"] for f in csms.stations["CP-1"].frames if f["action"] == "Authorize" and f["direction"] == "out"]
+    assert on_wire[1] == {"idTagInfo": {"status": "Accepted", "parentIdTag": "FAMILY"}}
+    assert csms.errors == []
+    with pytest.raises(ValueError):
+        csms.set_token("X", "Maybe")
+
+
+def test_an_offline_csms_closes_and_refuses_connections_until_it_is_back():
+    async def main(clock):
+        csms = Csms()
+        network = MemoryNetwork(csms.accept)
+        connection = await network.connect(URL, "ocpp1.6")
+        await raw_exchange(connection, [2, "1", "Heartbeat", {}])
+        csms.offline = True
+        with pytest.raises(ConnectionClosed):
+            await connection.recv()
+        refused = await network.connect(URL, "ocpp1.6")
+        with pytest.raises(ConnectionClosed):
+            await refused.recv()
+        csms.offline = False
+        again = await network.connect(URL, "ocpp1.6")
+        reply = await raw_exchange(again, [2, "2", "Heartbeat", {}])
+        csms.stations["CP-1"].offline = True  # one charge point only
+        with pytest.raises(ConnectionClosed):
+            await again.recv()
+        other = await network.connect("ws://csms.test/ocpp/CP-2", "ocpp1.6")
+        other_reply = await raw_exchange(other, [2, "3", "Heartbeat", {}])
+        await other.close()
+        await csms.stop()
+        return csms, reply, other_reply
+
+    csms, reply, other_reply = vloop.run(main)
+    assert reply[:2] == [3, "2"] and other_reply[:2] == [3, "3"]
+    assert [r["reason"] for r in csms.rejected] == ["offline"]
+    assert csms.errors == []
+
+
+def test_scheduled_commands_run_at_their_time_and_record_what_came_back():
+    async def main(clock):
+        csms = Csms()
+        cp, connection, task = await connect_library_cp(csms)
+        await cp.call(boot())
+        station = csms.stations["CP-1"]
+        csms.schedule(30, station.change_configuration, "HeartbeatInterval", "60")
+        csms.schedule(10, station.reset, "Hard")  # the library client has no Reset handler
+
+        def plain(x):
+            return x * 2
+
+        csms.schedule(20, plain, 21)
+        await asyncio.sleep(40)
+        await hang_up(connection, task)
+        return csms
+
+    csms = vloop.run(main)
+    done = {s["at_s"]: s for s in csms.scheduled}
+    assert all(s["done"] for s in csms.scheduled)
+    assert done[30]["result"] == {"status": "Accepted"} and done[20]["result"] == 42
+    assert isinstance(done[10]["error"], OcppNotImplemented)
+    station = csms.stations["CP-1"]
+    sent = [f["utc"][11:19] for f in station.frames if f["direction"] == "out" and f["type"] == "CALL"]
+    assert sent == ["00:00:10", "00:00:30"]
+
+
+def test_send_raw_returns_the_reply_to_the_frame_or_none():
+    async def main(clock):
+        csms = Csms()
+        connection = await MemoryNetwork(csms.accept).connect(URL, "ocpp1.6")
+        await raw_exchange(connection, [2, "b", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}])
+        station = csms.stations["CP-1"]
+
+        async def peer():
+            request = await connection.recv()
+            await connection.send(json.dumps([4, json.loads(request)[1], "NotSupported", "", {}]))
+            await connection.recv()  # "not json": no answer
+            await connection.recv()
+            await connection.send(json.dumps([4, "-1", "FormationViolation", "", {}]))
+
+        answering = asyncio.ensure_future(peer())
+        replies = [await station.send_raw('[2,"r1","Fly",{}]'),
+                   await station.send_raw("not json", timeout_s=1),
+                   await station.send_raw("[2,7]", timeout_s=1)]
+        await answering
+        await connection.close()
+        return replies, station
+
+    replies, station = vloop.run(main)
+    assert replies == [[4, "r1", "NotSupported", "", {}], None, [4, "-1", "FormationViolation", "", {}]]
+    assert station.raw_replies[1] is None

@@ -1,0 +1,179 @@
+# Firmware Management profile of OCPP 1.6 (sections 4.4, 4.5, 5.9, 5.12) wired into the charge point:
+# UpdateFirmware -> firmware/ocpp/firmware_update.py, GetDiagnostics -> firmware/ocpp/diagnostics.py,
+# their status notifications through the charge point's outbox (never replaced there, unlike a stale
+# StatusNotification), TriggerMessage for both statuses, and the reboot into the new slot.
+#
+# Heap: this module is always imported and stays small; the update and diagnostics machines and the HTTP
+# client are imported on first use. FirmwareUpdate is built at boot only when storage holds a job or a
+# slot record (it plays the bootloader: the slot it committed becomes the running one, and the
+# BootNotification then reports that slot's version).
+import asyncio
+import gc
+
+from firmware.logbook import Logbook
+
+FW_KEYS = ("fw_job", "fw_slots")  # firmware_update.JOB_KEY, SLOTS_KEY: read here without importing it
+REBOOT_POLL_S = 0.5
+LOG_LINES = 64
+LOG_LINE_CHARS = 120
+RESTART_PAUSE_S = 5  # a job task that died (MemoryError) starts again after this
+
+
+class FirmwareManagement:
+    def __init__(self, cp, http=None):
+        self.cp = cp
+        self.http = http  # hal.http_client.HttpClient-like; made on first use when None
+        # What GetDiagnostics uploads: every line the charge point logs. 64 lines of at most 120 chars
+        # bound it to ~10 KB of a board's heap (the Logbook default of 200 x 160 could take ~40 KB).
+        self.logbook = Logbook(cp.clock, capacity_lines=LOG_LINES, line_max_chars=LOG_LINE_CHARS)
+        log = cp.log
+
+        def tee(topic, text):
+            self.logbook.add(topic, text)
+            log(topic, text)
+
+        cp.log = tee
+        self.update = None
+        self.diagnostics = None
+        self.rebooting = False
+        self.updated_to = None  # the version this boot switched to, if it did
+        self._wake = asyncio.Event()
+        storage = cp.storage
+        if storage is not None and any(storage.read(key) is not None for key in FW_KEYS):
+            self._firmware()  # a job to resume, or a committed slot to start and report
+        tee("boot", "running firmware %s" % cp.info.get("firmware"))
+
+    # Built on first use ------------------------------------------------------------------------
+
+    def _http(self):
+        if self.http is None:
+            from hal.http_client import HttpClient
+
+            self.http = HttpClient()
+        return self.http
+
+    def _firmware(self):
+        if self.update is None:
+            from firmware.ocpp.firmware_update import FirmwareUpdate
+
+            cp = self.cp
+            before = cp.storage.read(FW_KEYS[1])
+            self.update = FirmwareUpdate(cp.storage, _Lazy(self._http), cp.clock, self._notify, self._reboot,
+                                         log=cp.log, running_version=cp.info.get("firmware") or "")
+            version = self.update.running_version()
+            if before is not None and cp.storage.read(FW_KEYS[1]) != before:
+                self.updated_to = version  # the first boot of a newly installed slot: a security event
+            if version and version != cp.info.get("firmware"):
+                cp.info = dict(cp.info)  # the board's facts stay; this boot runs the committed slot
+                cp.info["firmware"] = version
+            self._wake.set()
+        return self.update
+
+    def _diagnostics(self):
+        if self.diagnostics is None:
+            from firmware.ocpp.diagnostics import Diagnostics
+
+            cp = self.cp
+            cp_id = cp.link.url.rstrip("/").split("/")[-1]
+            self.diagnostics = Diagnostics(_Lazy(self._http), cp.clock, self._notify, self.logbook, cp_id,
+                                           log=cp.log)
+            self._wake.set()
+        return self.diagnostics
+
+    # What the CSMS asks -------------------------------------------------------------------------
+
+    def update_firmware(self, payload):
+        """UpdateFirmware.req (5.12) -> {} ; the job then runs in run()."""
+        return self._firmware().request(payload)
+
+    def get_diagnostics(self, payload):
+        """GetDiagnostics.req (5.9) -> {"fileName": ...} or {} when there is no log to send."""
+        return self._diagnostics().request(payload)
+
+    def trigger_status(self, message):
+        """The status a TriggerMessage of message (Firmware/DiagnosticsStatusNotification) reports: Idle
+        unless a job is under way (section 7.24 / 7.25)."""
+        if message == "FirmwareStatusNotification":
+            return self.update.trigger_status() if self.update is not None else "Idle"
+        return self.diagnostics.trigger_status() if self.diagnostics is not None else "Idle"
+
+    def triggered(self, message):
+        """(action, payload) for TriggerMessage of message."""
+        return message, {"status": self.trigger_status(message)}
+
+    # Tasks --------------------------------------------------------------------------------------
+
+    async def run(self):
+        """Runs the jobs' tasks once they exist, and starts a task that died again (run() of either job
+        dies only from something like MemoryError: the job record stays, so it resumes)."""
+        tasks = {}
+        try:
+            while True:
+                for name in ("update", "diagnostics"):
+                    job = getattr(self, name)
+                    if job is not None and name not in tasks:
+                        tasks[name] = asyncio.create_task(self._keep(name, job))
+                self._wake.clear()
+                await self._wake.wait()
+        finally:
+            for name in tasks:
+                tasks[name].cancel()
+
+    async def _keep(self, name, job):
+        while True:
+            try:
+                await job.run()
+            except Exception as exc:  # CancelledError is a BaseException: a reset still ends it
+                self.cp.log(name, "task died (%s: %s); starting it again" % (type(exc).__name__, exc))
+                gc.collect()
+                await asyncio.sleep(RESTART_PAUSE_S)
+
+    def _notify(self, status):
+        action, payload = ("DiagnosticsStatusNotification" if status in _DIAG else "FirmwareStatusNotification",
+                           {"status": status})
+        self.cp._send(action, payload)
+
+    def _reboot(self):
+        if not self.rebooting:
+            self.rebooting = True
+            asyncio.create_task(self._reboot_when_idle())
+
+    async def _reboot_when_idle(self):
+        # 5.12: install "when no transaction is running"; the new image is committed, so restarting
+        # into it waits for the transaction to end and for Installed to reach the CSMS.
+        cp = self.cp
+        while cp.tx is not None or any(e[0] == "FirmwareStatusNotification" for e in cp.outbox):
+            await asyncio.sleep(REBOOT_POLL_S)
+        cp.log("firmware", "restarting into the new firmware")
+        restart = getattr(cp, "board_restart", None)
+        if restart is not None:
+            await restart("firmware")  # the board restarts: nothing after this runs
+            return
+        if cp.restart is not None:
+            await cp.restart("Hard")
+            return
+        # No way to restart the board (a bare test rig): play the bootloader and boot the session again.
+        self.update = None
+        self._firmware()
+        self.rebooting = False
+        cp.booted = False
+        await cp.link.stop_connection()
+
+
+_DIAG = ("Uploading", "Uploaded", "UploadFailed")  # DiagnosticsStatus (7.24) apart from Idle
+
+
+class _Lazy:
+    """Stands for the HTTP client until the first request: importing it costs heap."""
+
+    def __init__(self, make):
+        self._make = make
+
+    async def get(self, url, sink, headers=None):
+        return await self._make().get(url, sink, headers)
+
+    async def put(self, url, body, length=None, content_type="application/octet-stream", headers=None):
+        return await self._make().put(url, body, length, content_type, headers)
+
+    async def post(self, url, body, length=None, content_type="application/octet-stream", headers=None):
+        return await self._make().post(url, body, length, content_type, headers)

@@ -1,0 +1,227 @@
+# OCPP 1.6 security whitepaper (ed. 2/3) wired into the charge point: security profiles 1-3 on the
+# connection (section 2), SecurityEventNotification (section 5 / 4.x "Security events"), and the
+# SecurityProfile key's rules. The certificate stores (firmware/security/) are imported only when a
+# profile or a message needs them: profile 0 and 1 cost this module and nothing more.
+#
+# Profiles (whitepaper section 2, fact sheet 4.1):
+#   0  no security configured: the connection as the board's network makes it.
+#   1  ws:// with HTTP Basic auth: "Authorization: Basic base64(<ChargePointId>:<AuthorizationKey>)".
+#   2  wss:// with Basic auth; the server certificate must chain to an installed
+#      CentralSystemRootCertificate (no system CA store: only what the CSMS installed is trusted).
+#   3  wss:// with the charge point's certificate (mutual TLS), server checked as in 2.
+# SecurityProfile only goes up (ChangeConfiguration of a lower value is Rejected) and a change needs
+# what the new profile uses (an AuthorizationKey for 1/2, a CentralSystemRootCertificate for 2/3, a
+# charge point certificate for 3); an accepted change reconnects at once with the new profile.
+import binascii
+
+from firmware import timefmt
+
+# SecurityEvent types this firmware raises (whitepaper Appendix 1); the rest it cannot detect.
+STARTUP = "StartupOfTheDevice"
+FIRMWARE_UPDATED = "FirmwareUpdated"
+FAILED_AUTH = "FailedToAuthenticateAtCentralSystem"
+INVALID_CS_CERT = "InvalidCentralSystemCertificate"
+INVALID_CP_CERT = "InvalidChargePointCertificate"
+RECONFIGURED = "ReconfigurationOfSecurityParameters"
+TECH_INFO_MAX = 255  # SecurityEventNotification.req techInfo: CiString255Type
+SSL_FAILURES = ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed", "MBEDTLS_ERR_X509")
+
+
+class Security:
+    def __init__(self, cp, tls_factory=None):
+        """tls_factory(ca_ders, key_der, chain_pem) -> an ssl context for the board's network; None: the
+        portable one below (MicroPython and CPython ssl)."""
+        self.cp = cp
+        self.tls_factory = tls_factory or tls_context
+        self._store = None
+        self._cpcert = None
+        self._failure = None  # the security event of the last failed connect, raised once per kind
+        cp.link.network = _SecureNetwork(self, cp.link.network)
+        self.event(STARTUP, "firmware %s" % cp.info.get("firmware"))
+        updated = getattr(getattr(cp, "fwmgmt", None), "updated_to", None)
+        if updated:
+            self.event(FIRMWARE_UPDATED, "now running %s" % updated)
+
+    # Stores, built on first use --------------------------------------------------------------------
+
+    def store(self):
+        if self._store is None:
+            from firmware.security.certstore import CertStore
+
+            self._store = CertStore(self.cp.storage)
+            for problem in self._store.problems:
+                self.cp.log("security", problem)
+        return self._store
+
+    def cp_certificate(self):
+        if self._cpcert is None:
+            from firmware.security.cpcert import ChargePointCertificate
+
+            self._cpcert = ChargePointCertificate(self.cp.storage, self.store())
+        return self._cpcert
+
+    def now_s(self):
+        return timefmt.parse(self.cp.clock.utc())
+
+    # Events ---------------------------------------------------------------------------------------
+
+    def event(self, kind, tech_info=None):
+        """SecurityEventNotification.req through the outbox: it waits there until the CSMS has it (the
+        outbox is in RAM: a power cut before then loses it). With SecurityProfile 0 (no security
+        configured) it is only logged: a CSMS without the security extension knows no such message."""
+        self.cp.log("security", "%s %s" % (kind, tech_info or ""))
+        if self.cp.config["SecurityProfile"] == 0:
+            return
+        payload = {"type": kind, "timestamp": self.cp.clock.utc()}
+        if tech_info:
+            payload["techInfo"] = tech_info[:TECH_INFO_MAX]
+        self.cp._send("SecurityEventNotification", payload)
+
+    # SecurityProfile ------------------------------------------------------------------------------
+
+    def change_profile(self, text):
+        """ChangeConfiguration(SecurityProfile): Accepted (and reconnect) or Rejected."""
+        cp = self.cp
+        try:
+            wanted = int(text)
+        except ValueError:
+            return "Rejected"
+        if not 0 <= wanted <= 3 or wanted < cp.config["SecurityProfile"] or not self.ready_for(wanted):
+            return "Rejected"
+        status = cp.config.set("SecurityProfile", str(wanted))
+        if status == "Accepted" and wanted != self.profile_in_use():
+            self.event(RECONFIGURED, "SecurityProfile %d" % wanted)
+            _spawn(cp.link.stop_connection())
+        return status
+
+    def profile_in_use(self):
+        return getattr(self.cp.link.network, "profile", 0)
+
+    def ready_for(self, profile):
+        cp = self.cp
+        if profile in (1, 2) and not cp.config["AuthorizationKey"]:
+            return False
+        if profile >= 2 and not self.store().roots("CentralSystemRootCertificate"):
+            return False
+        if profile == 3 and self.cp_certificate().credentials(self.now_s()) is None:
+            return False
+        return True
+
+    # What a connection gets -----------------------------------------------------------------------
+
+    def connect_options(self, url, headers):
+        """(url, headers, tls context or None) for profile in force; raises OSError when it cannot be
+        met (e.g. wss:// needed but the URL is ws://)."""
+        profile = self.cp.config["SecurityProfile"]
+        headers = dict(headers or {})
+        secure = url.startswith("wss://")
+        if profile == 0:
+            return url, headers, None
+        if profile in (1, 2):
+            cp_id = url.rstrip("/").split("/")[-1]
+            pair = ("%s:%s" % (cp_id, self.cp.config["AuthorizationKey"])).encode()
+            headers["Authorization"] = "Basic " + binascii.b2a_base64(pair).decode().strip()
+        if profile == 1:
+            return url, headers, None
+        if not secure:
+            raise OSError("SecurityProfile %d needs a wss:// URL, not %s" % (profile, url))
+        roots = [cert.der for cert in self.store().roots("CentralSystemRootCertificate")]
+        if not roots:
+            raise OSError("SecurityProfile %d: no CentralSystemRootCertificate installed" % profile)
+        key_der = chain_pem = None
+        if profile == 3:
+            credentials = self.cp_certificate().credentials(self.now_s())
+            if credentials is None:
+                self.failed(INVALID_CP_CERT, "no valid charge point certificate for SecurityProfile 3")
+                raise OSError("SecurityProfile 3: no valid charge point certificate")
+            key_der, chain_pem = credentials.key_der, credentials.chain_pem
+        return url, headers, self.tls_factory(roots, key_der, chain_pem)
+
+    def failed(self, kind, why):
+        if self._failure != kind:  # once per kind of failure, not at every reconnect attempt
+            self._failure = kind
+            self.event(kind, why)
+
+    def connected(self):
+        self._failure = None
+
+    def classify(self, exc):
+        """The security event a failed connect means, or None (a plain network failure)."""
+        text = str(exc)
+        for marker in SSL_FAILURES:
+            if marker in text:
+                return INVALID_CS_CERT
+        if " 401" in text or "HTTP 401" in text:
+            return FAILED_AUTH
+        return None
+
+
+class _SecureNetwork:
+    """The board's network seen through the security profile in force at each connect."""
+
+    def __init__(self, security, inner):
+        self.security = security
+        self.inner = inner
+        self.profile = 0  # of the connection open now
+
+    async def connect(self, url, subprotocol, headers=None):
+        security = self.security
+        url, headers, context = security.connect_options(url, headers)
+        _use_tls(self.inner, context)
+        try:
+            conn = await self.inner.connect(url, subprotocol, headers or None)
+        except OSError as exc:
+            kind = security.classify(exc)
+            if kind is not None:
+                security.failed(kind, str(exc))
+            raise
+        security.connected()
+        self.profile = security.cp.config["SecurityProfile"]
+        return conn
+
+
+def _use_tls(network, context):
+    # hal/ws_micro.py takes a factory, hal/ws_cpython.py an ssl context; None leaves the board's own.
+    if context is None:
+        return
+    if hasattr(network, "ssl_context_factory"):
+        network.ssl_context_factory = lambda: context
+    else:
+        network.ssl = context
+
+
+def tls_context(ca_ders, key_der=None, chain_pem=None):
+    """A TLS client context trusting only ca_ders, presenting key_der + chain_pem when given."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.verify_mode = ssl.CERT_REQUIRED
+    for ca in ca_ders:
+        context.load_verify_locations(cadata=ca)
+    if key_der is not None:
+        if hasattr(ssl, "SSLObject"):  # CPython: load_cert_chain reads files only
+            _cert_chain_from_files(context, key_der, chain_pem)
+        else:  # MicroPython: load_cert_chain takes the contents (DER key, PEM or DER certificate)
+            context.load_cert_chain(chain_pem.encode(), key_der)
+    return context
+
+
+def _cert_chain_from_files(context, key_der, chain_pem):
+    import os
+    import tempfile
+
+    from firmware.security import pem
+
+    fd, path = tempfile.mkstemp(suffix=".pem")
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(pem.encode(key_der, "PRIVATE KEY") + chain_pem)
+        context.load_cert_chain(path)
+    finally:
+        os.remove(path)
+
+
+def _spawn(coro):
+    import asyncio
+
+    asyncio.create_task(coro)
