@@ -227,23 +227,10 @@ class ChargePoint(Commands, TransactionEvents):
 
     def tx_started(self):
         TransactionEvents.tx_started(self)
-        entry = self.outbox[-1]  # the StartTransaction just queued
         self.smart.tx_started(self.tx)
-        reservation_id = self.reservations.tx_started(self.tx)
-        self.tx.reservation_id = reservation_id
-        if reservation_id is not None and entry[0] == "StartTransaction":
-            # StartTransaction.req names the reservation it ends (section 5.13). Added as it is sent: the
-            # queued record (firmware/ocpp/txqueue.py) does not carry it across a reboot yet.
-            build = entry[2]
-
-            def with_reservation():
-                payload = build()
-                if payload:
-                    payload = dict(payload)
-                    payload["reservationId"] = reservation_id
-                return payload
-
-            entry[2] = with_reservation
+        # Set before the meter's first reading writes the StartTransaction record, which carries it
+        # (firmware/ocpp/transaction.py).
+        self.tx.reservation_id = self.reservations.tx_started(self.tx)
 
     def tx_ended(self, reason):
         TransactionEvents.tx_ended(self, reason)

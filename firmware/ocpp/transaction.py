@@ -190,6 +190,10 @@ class TransactionEvents:
         setattr(tx, which, reading)
         if which == "begin":
             start = self.adapter.start_transaction(CONNECTOR, tx.id_tag, tx.begin.energy_wh, tx.start_ts)[1]
+            if getattr(tx, "reservation_id", None) is not None:
+                # StartTransaction.req names the reservation it ends (section 5.13); in the record, so
+                # a Start replayed after a reboot still names it.
+                start["reservationId"] = tx.reservation_id
             tx.local = tx.start_msg.seq = self.txq.add("StartTransaction", start)
         else:
             tx.stop_msg.seq = self.txq.add("StopTransaction", self._stop_payload(tx), tx.local)

@@ -148,3 +148,21 @@ def test_a_reservation_survives_a_reboot():
         assert await rig.station.cancel_reservation(9) == {"status": "Accepted"}
 
     run(story, csms=csms())
+
+
+def test_a_start_queued_offline_still_names_its_reservation_after_a_reboot():
+    async def story(rig, clock):
+        await booted(rig, clock)
+        assert await reserve(rig, clock, 9) == "Accepted"
+        await reserved(rig, clock)
+        rig.network.set_online(False)
+        await plugged(rig)
+        assert await rig.fw.present_token("TAG1")  # offline: AllowOfflineTxForUnknownId
+        await until(lambda: len(rig.fw.cp.txq) >= 1, clock, 10, "StartTransaction queued")
+        await rig.reboot("power")  # the Start is only in the queue on flash now
+        rig.network.set_online(True)
+        await until(lambda: rig.station.transactions, clock, 120, "StartTransaction")
+        assert only_transaction(rig.station)["reservation_id"] == 9
+        assert not rig.station.errors
+
+    run(story, csms=csms(), config={"LocalAuthorizeOffline": True, "AllowOfflineTxForUnknownId": True})
