@@ -7,6 +7,8 @@
 # hal/http_client.py does the I/O. Portable subset (MicroPython 1.2x): binascii only.
 import binascii
 
+from hal.urls import host_port, split_authority
+
 MAX_HEAD_BYTES = 8192  # our bound on a response head (status line + headers)
 MAX_CHUNK_LINE_BYTES = 1024  # a chunk-size line with its extensions (RFC 9112 section 7.1.1)
 REDIRECTS = (301, 302, 303, 307, 308)  # RFC 9110 section 15.4
@@ -34,27 +36,11 @@ def parse_url(url):
     else:
         raise ValueError("not an http:// or https:// URL: %r" % (url[:80],))
     rest = rest.split("#")[0]  # the fragment stays with the client (RFC 9110 section 4.2.4)
-    end = len(rest)
-    for sep in "/?":
-        i = rest.find(sep)
-        if 0 <= i < end:
-            end = i
-    authority, target = rest[:end], rest[end:]
+    authority, target = split_authority(rest)
     userinfo = None
     if "@" in authority:
         userinfo, authority = authority.rsplit("@", 1)
-    host = authority
-    colon = authority.rfind(":")
-    if colon > authority.rfind("]"):  # a port, not a colon inside an [IPv6] literal
-        host = authority[:colon]
-        try:
-            port = int(authority[colon + 1:])
-        except ValueError:
-            raise ValueError("bad port in %r" % url)
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not host or not 0 < port < 65536:
-        raise ValueError("bad host or port in %r" % url)
+    host, port = host_port(authority, port, url)
     for c in target:
         if c <= " " or c == "\x7f":  # a request target may not carry spaces or control characters
             raise ValueError("space or control character in the URL path %r" % target[:80])

@@ -10,6 +10,8 @@ import binascii
 import hashlib
 import struct
 
+from hal.urls import host_port, split_authority
+
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3, hashed into Sec-WebSocket-Accept
 
 OP_CONT = 0x0  # opcodes: RFC 6455 §5.2
@@ -96,26 +98,10 @@ def parse_url(url):
         raise ValueError("not a ws:// or wss:// URL: %r" % url)
     if "#" in rest:
         raise ValueError("a WebSocket URL has no fragment (RFC 6455 §3)")
-    end = len(rest)
-    for sep in "/?":
-        i = rest.find(sep)
-        if 0 <= i < end:
-            end = i
-    authority, resource = rest[:end], rest[end:]
+    authority, resource = split_authority(rest)
     if "@" in authority:
         raise ValueError("user info in the URL is not supported; pass an Authorization header")
-    host = authority
-    colon = authority.rfind(":")
-    if colon > authority.rfind("]"):  # a port, not a colon inside an [IPv6] literal
-        host = authority[:colon]
-        try:
-            port = int(authority[colon + 1:])
-        except ValueError:
-            raise ValueError("bad port in %r" % url)
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not host or not 0 < port < 65536:
-        raise ValueError("bad host or port in %r" % url)
+    host, port = host_port(authority, port, url)
     if not resource.startswith("/"):
         resource = "/" + resource
     return secure, host, port, resource
