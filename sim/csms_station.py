@@ -217,6 +217,17 @@ class Station:
     async def cancel_reservation(self, reservation_id):
         return await self.call(call.CancelReservation(reservation_id=reservation_id))
 
+    # Security extension certificate management (hash data as dicts with the wire's camelCase keys)
+    async def install_certificate(self, certificate_type, certificate_pem):
+        return await self.call(call.InstallCertificate(certificate_type=certificate_type,
+                                                       certificate=certificate_pem))
+
+    async def delete_certificate(self, hash_data):
+        return await self.call(call.DeleteCertificate(certificate_hash_data=hash_data))
+
+    async def get_installed_certificate_ids(self, certificate_type):
+        return await self.call(call.GetInstalledCertificateIds(certificate_type=certificate_type))
+
     async def send_raw(self, text, timeout_s=5):
         """Send text as it is (no validation: for fuzzing the charge point) and return the reply frame
         (parsed) that answers it: the CALLRESULT/CALLERROR with the frame's unique id, or with "-1" when

@@ -110,7 +110,28 @@ async def _cancel_reservation(cp, p):
     return {"status": cp.reservations.cancel(p["reservationId"])}
 
 
+async def _install_certificate(cp, p):  # Security extension: firmware/ocpp/certs16.py, loaded on use
+    from firmware.ocpp import certs16
+
+    return certs16.install(cp, p)
+
+
+async def _delete_certificate(cp, p):
+    from firmware.ocpp import certs16
+
+    return certs16.delete(cp, p)
+
+
+async def _get_installed_certificate_ids(cp, p):
+    from firmware.ocpp import certs16
+
+    return certs16.installed_ids(cp, p)
+
+
 HANDLERS = {
+    "DeleteCertificate": _delete_certificate,
+    "GetInstalledCertificateIds": _get_installed_certificate_ids,
+    "InstallCertificate": _install_certificate,
     "CancelReservation": _cancel_reservation,
     "ClearChargingProfile": _clear_charging_profile,
     "GetCompositeSchedule": _get_composite_schedule,

@@ -59,7 +59,23 @@ CHARGING_PROFILE = {  # ChargingProfile 7.7
     "chargingSchedule": (OBJ, True, _SCHEDULE),
 }
 
+# Security whitepaper ed. 3 (firmware/ocpp/certs16.py): CertificateUseEnumType, CertificateHashDataType
+CERTIFICATE_USES = ("CentralSystemRootCertificate", "ManufacturerRootCertificate")
+CERTIFICATE_HASH_DATA = {
+    "hashAlgorithm": (ENUM, True, ("SHA256", "SHA384", "SHA512")),
+    "issuerNameHash": (STR, True, 128),
+    "issuerKeyHash": (STR, True, 128),
+    "serialNumber": (STR, True, 40),
+}
+
 REQUESTS = {  # OCPP 1.6 section 6, the .req PDUs a Central System sends
+    # Security extension certificate management (firmware/ocpp/certs16.py)
+    "DeleteCertificate": {"certificateHashData": (OBJ, True, CERTIFICATE_HASH_DATA)},
+    "GetInstalledCertificateIds": {"certificateType": (ENUM, True, CERTIFICATE_USES)},
+    "InstallCertificate": {
+        "certificateType": (ENUM, True, CERTIFICATE_USES),
+        "certificate": (STR, True, 5500),  # InstallCertificate.req: string, maxLength 5500
+    },
     # Reservation and Smart Charging (firmware/ocpp/reservation.py, smart_charging.py)
     "CancelReservation": {"reservationId": (INT, True, None)},
     "ClearChargingProfile": {
