@@ -136,6 +136,11 @@ class _Handler(OcppChargePoint):
                                              "tech_info": tech_info})
         return call_result.SecurityEventNotification()
 
+    @on(Action.log_status_notification)
+    def on_log_status_notification(self, status, request_id=None, **_):
+        self.station.log_statuses.append({"utc": self.csms.utc(), "status": status, "request_id": request_id})
+        return call_result.LogStatusNotification()
+
     @on(Action.firmware_status_notification)
     def on_firmware_status_notification(self, status, **_):
         self.station.firmware_statuses.append({"utc": self.csms.utc(), "status": status})

@@ -42,6 +42,7 @@ class Station:
         self.diagnostics_statuses = []
         self.firmware_statuses = []
         self.security_events = []  # {utc, type, timestamp, tech_info}
+        self.log_statuses = []  # {utc, status, request_id}
         self.raw_replies = []  # what send_raw got back, in order
         self._offline = False
         self._respelled = []  # (unique_id, original code)
@@ -227,6 +228,20 @@ class Station:
 
     async def get_installed_certificate_ids(self, certificate_type):
         return await self.call(call.GetInstalledCertificateIds(certificate_type=certificate_type))
+
+    async def get_log(self, log_type, request_id, remote_location, oldest=None, latest=None, retries=None,
+                      retry_interval=None):
+        log = {"remoteLocation": remote_location}
+        if oldest is not None:
+            log["oldestTimestamp"] = oldest
+        if latest is not None:
+            log["latestTimestamp"] = latest
+        return await self.call(call.GetLog(log=log, log_type=log_type, request_id=request_id, retries=retries,
+                                           retry_interval=retry_interval))
+
+    async def extended_trigger_message(self, requested_message, connector_id=None):
+        return await self.call(call.ExtendedTriggerMessage(requested_message=requested_message,
+                                                           connector_id=connector_id))
 
     async def send_raw(self, text, timeout_s=5):
         """Send text as it is (no validation: for fuzzing the charge point) and return the reply frame

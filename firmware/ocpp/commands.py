@@ -123,6 +123,10 @@ class Commands:
                 self._send_triggered(*self.adapter.meter_values(connector, tx_id, [value]))
         elif message == "Heartbeat":
             self._send_triggered(*self.adapter.heartbeat())
+        elif message == "LogStatusNotification":  # ExtendedTriggerMessage: firmware/ocpp/log16.py
+            from firmware.ocpp import log16
+
+            self._send_triggered(*log16.triggered(self))
         elif message in ("DiagnosticsStatusNotification", "FirmwareStatusNotification"):
             self._send_triggered(message, {"status": self.trigger_status(message)})  # firmware/ocpp/fwmgmt.py
         else:

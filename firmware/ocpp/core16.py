@@ -128,7 +128,19 @@ async def _get_installed_certificate_ids(cp, p):
     return certs16.installed_ids(cp, p)
 
 
+async def _get_log(cp, p):  # Security extension: firmware/ocpp/log16.py, loaded on use
+    return cp.fwmgmt.get_log(p)
+
+
+async def _extended_trigger_message(cp, p):
+    from firmware.ocpp import log16
+
+    return log16.extended_trigger(cp, p)
+
+
 HANDLERS = {
+    "ExtendedTriggerMessage": _extended_trigger_message,
+    "GetLog": _get_log,
     "DeleteCertificate": _delete_certificate,
     "GetInstalledCertificateIds": _get_installed_certificate_ids,
     "InstallCertificate": _install_certificate,

@@ -35,6 +35,7 @@ class FirmwareManagement:
         cp.log = tee
         self.update = None
         self.diagnostics = None
+        self.logs = None  # GetLog (firmware/ocpp/log16.py), built on first use
         self.rebooting = False
         self.updated_to = None  # the version this boot switched to, if it did
         self._wake = asyncio.Event()
@@ -90,6 +91,15 @@ class FirmwareManagement:
         """GetDiagnostics.req (5.9) -> {"fileName": ...} or {} when there is no log to send."""
         return self._diagnostics().request(payload)
 
+    def get_log(self, payload):
+        """GetLog.req (security whitepaper N01) -> GetLog.conf payload; the upload then runs in run()."""
+        if self.logs is None:
+            from firmware.ocpp.log16 import LogUpload
+
+            self.logs = LogUpload(self)
+            self._wake.set()
+        return self.logs.request(payload)
+
     def trigger_status(self, message):
         """The status a TriggerMessage of message (Firmware/DiagnosticsStatusNotification) reports: Idle
         unless a job is under way (section 7.24 / 7.25)."""
@@ -109,7 +119,7 @@ class FirmwareManagement:
         tasks = {}
         try:
             while True:
-                for name in ("update", "diagnostics"):
+                for name in ("update", "diagnostics", "logs"):
                     job = getattr(self, name)
                     if job is not None and name not in tasks:
                         tasks[name] = asyncio.create_task(self._keep(name, job))

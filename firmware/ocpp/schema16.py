@@ -27,6 +27,8 @@ LIST = "array"
 ID_TAG_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")  # AuthorizationStatus 7.2
 TRIGGERS = ("BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification", "Heartbeat",
             "MeterValues", "StatusNotification")  # MessageTrigger 7.37
+EXTENDED_TRIGGERS = ("BootNotification", "LogStatusNotification", "FirmwareStatusNotification", "Heartbeat",
+                     "MeterValues", "SignChargePointCertificate", "StatusNotification")  # MessageTriggerEnumType
 
 # field: (type, required, argument): the maximum length of a string, the values of an enum, the
 # fields of an object, the (type, required, argument) of an array's items.
@@ -69,6 +71,19 @@ CERTIFICATE_HASH_DATA = {
 }
 
 REQUESTS = {  # OCPP 1.6 section 6, the .req PDUs a Central System sends
+    # Security extension log upload and extended trigger (firmware/ocpp/log16.py)
+    "ExtendedTriggerMessage": {"requestedMessage": (ENUM, True, EXTENDED_TRIGGERS), "connectorId": (INT, False, None)},
+    "GetLog": {
+        "log": (OBJ, True, {  # LogParametersType
+            "remoteLocation": (STR, True, 512),
+            "oldestTimestamp": (TIME, False, None),
+            "latestTimestamp": (TIME, False, None),
+        }),
+        "logType": (ENUM, True, ("DiagnosticsLog", "SecurityLog")),
+        "requestId": (INT, True, None),
+        "retries": (INT, False, None),
+        "retryInterval": (INT, False, None),
+    },
     # Security extension certificate management (firmware/ocpp/certs16.py)
     "DeleteCertificate": {"certificateHashData": (OBJ, True, CERTIFICATE_HASH_DATA)},
     "GetInstalledCertificateIds": {"certificateType": (ENUM, True, CERTIFICATE_USES)},
