@@ -136,10 +136,22 @@ class _Handler(OcppChargePoint):
                                              "tech_info": tech_info})
         return call_result.SecurityEventNotification()
 
+    @on(Action.sign_certificate)
+    def on_sign_certificate(self, csr, **_):
+        status = self.station.sign_certificate_status
+        self.station.sign_requests.append({"utc": self.csms.utc(), "csr": csr, "status": status})
+        return call_result.SignCertificate(status=status)
+
     @on(Action.log_status_notification)
     def on_log_status_notification(self, status, request_id=None, **_):
         self.station.log_statuses.append({"utc": self.csms.utc(), "status": status, "request_id": request_id})
         return call_result.LogStatusNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    def on_signed_firmware_status_notification(self, status, request_id=None, **_):
+        self.station.signed_firmware_statuses.append({"utc": self.csms.utc(), "status": status,
+                                                      "request_id": request_id})
+        return call_result.SignedFirmwareStatusNotification()
 
     @on(Action.firmware_status_notification)
     def on_firmware_status_notification(self, status, **_):

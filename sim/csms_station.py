@@ -41,8 +41,11 @@ class Station:
         self.data_transfers = []
         self.diagnostics_statuses = []
         self.firmware_statuses = []
+        self.signed_firmware_statuses = []  # {utc, status, request_id}: SignedFirmwareStatusNotification
         self.security_events = []  # {utc, type, timestamp, tech_info}
         self.log_statuses = []  # {utc, status, request_id}
+        self.sign_requests = []  # {utc, csr, status}: SignCertificate.req (security whitepaper A02)
+        self.sign_certificate_status = "Accepted"  # what SignCertificate.conf answers
         self.raw_replies = []  # what send_raw got back, in order
         self._offline = False
         self._respelled = []  # (unique_id, original code)
@@ -195,6 +198,12 @@ class Station:
         return await self.call(call.UpdateFirmware(location=location, retrieve_date=retrieve_date,
                                                    retries=retries, retry_interval=retry_interval))
 
+    async def signed_update_firmware(self, request_id, firmware, retries=None, retry_interval=None):
+        """firmware: a FirmwareType dict as on the wire (location, retrieveDateTime, signingCertificate,
+        signature, maybe installDateTime)."""
+        return await self.call(call.SignedUpdateFirmware(request_id=request_id, firmware=firmware, retries=retries,
+                                                         retry_interval=retry_interval))
+
     async def get_diagnostics(self, location, retries=None, retry_interval=None, start_time=None, stop_time=None):
         return await self.call(call.GetDiagnostics(location=location, retries=retries, retry_interval=retry_interval,
                                                    start_time=start_time, stop_time=stop_time))
@@ -242,6 +251,9 @@ class Station:
     async def extended_trigger_message(self, requested_message, connector_id=None):
         return await self.call(call.ExtendedTriggerMessage(requested_message=requested_message,
                                                            connector_id=connector_id))
+
+    async def certificate_signed(self, chain_pem):
+        return await self.call(call.CertificateSigned(certificate_chain=chain_pem))
 
     async def send_raw(self, text, timeout_s=5):
         """Send text as it is (no validation: for fuzzing the charge point) and return the reply frame

@@ -128,7 +128,8 @@ class Commands:
 
             self._send_triggered(*log16.triggered(self))
         elif message in ("DiagnosticsStatusNotification", "FirmwareStatusNotification"):
-            self._send_triggered(message, {"status": self.trigger_status(message)})  # firmware/ocpp/fwmgmt.py
+            # firmware/ocpp/fwmgmt.py: SignedFirmwareStatusNotification while a SignedUpdateFirmware runs
+            self._send_triggered(*self.fwmgmt.triggered(message))
         else:
             self._send_triggered(*self.adapter.boot(self.info))
 

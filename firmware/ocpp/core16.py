@@ -128,6 +128,18 @@ async def _get_installed_certificate_ids(cp, p):
     return certs16.installed_ids(cp, p)
 
 
+async def _certificate_signed(cp, p):  # Security extension A02/A03: firmware/ocpp/certsign16.py, on use
+    from firmware.ocpp import certsign16
+
+    return certsign16.certificate_signed(cp, p)
+
+
+async def _signed_update_firmware(cp, p):  # Security extension L01: firmware/ocpp/signed16.py, on use
+    from firmware.ocpp import signed16
+
+    return signed16.request(cp, p)
+
+
 async def _get_log(cp, p):  # Security extension: firmware/ocpp/log16.py, loaded on use
     return cp.fwmgmt.get_log(p)
 
@@ -139,8 +151,10 @@ async def _extended_trigger_message(cp, p):
 
 
 HANDLERS = {
+    "CertificateSigned": _certificate_signed,
     "ExtendedTriggerMessage": _extended_trigger_message,
     "GetLog": _get_log,
+    "SignedUpdateFirmware": _signed_update_firmware,
     "DeleteCertificate": _delete_certificate,
     "GetInstalledCertificateIds": _get_installed_certificate_ids,
     "InstallCertificate": _install_certificate,

@@ -4,7 +4,9 @@
 #
 # Flow of one job: wait for retrieveDate; download (Downloading) with up to `retries` attempts,
 # retryInterval apart, into the inactive slot (Downloaded or DownloadFailed); verify and commit
-# (Installing, then Installed or InstallationFailed); then ask the caller to reboot.
+# (Installing, then Installed or InstallationFailed); then ask the caller to reboot. A signed job
+# (SignedUpdateFirmware, firmware/ocpp/signed16.py) also reports DownloadScheduled / InstallScheduled while
+# it waits and has its stored image checked by check_signed() (SignatureVerified or InvalidSignature).
 #
 # Image format (1.6 UpdateFirmware has no checksum field, so the image carries its own): a 64-byte
 # header, then the payload. Header (little-endian, HEADER): magic "EVFW", format 1, header bytes 64,
@@ -188,6 +190,9 @@ class FirmwareUpdate:
         self.log = log or (lambda *args: None)
         self.attempts, self.retry_interval_s = attempts, retry_interval_s
         self.status = None  # the last status of the job in hand
+        # async check_signed(self, job) -> bool: a signed job's image checked in its slot after the
+        # download (firmware/ocpp/signed16.py); the caller sets it
+        self.check_signed = None
         self._gen = 0  # bumped by each request; a job of an older one stops
         self._wake = None  # made by run(), on the loop that runs it
         self.slots = self._boot(running_version)
@@ -201,9 +206,10 @@ class FirmwareUpdate:
 
     # --- what the charge point calls ---------------------------------------------------------------
 
-    def request(self, payload):
+    def request(self, payload, signed=None):
         """UpdateFirmware.req -> UpdateFirmware.conf payload ({}). Raises RpcError for a bad request.
-        A request replaces a job not yet committed (the newest location wins)."""
+        A request replaces a job not yet committed (the newest location wins). signed: what a
+        SignedUpdateFirmware adds to the job (firmware/ocpp/signed16.py), kept in its record."""
         location, retrieve = payload.get("location"), payload.get("retrieveDate")
         if not isinstance(location, str) or not isinstance(retrieve, str):
             raise RpcError("TypeConstraintViolation", "location and retrieveDate must be strings")
@@ -218,6 +224,8 @@ class FirmwareUpdate:
         job = {"location": location, "retrieve_s": retrieve_s, "phase": "download", "slot": self.inactive(),
                "attempts": self.attempts if retries is None else max(retries, 1),
                "interval_s": self.retry_interval_s if interval_s is None else interval_s}
+        if signed:
+            job["signed"] = signed
         self.storage.write(JOB_KEY, json.dumps(job).encode())
         self.job, self.status = job, None
         self._gen += 1
@@ -277,17 +285,34 @@ class FirmwareUpdate:
             self._check(gen)
 
     async def _carry_out(self, job, gen):
+        signed = job.get("signed")
         if job["phase"] == "download":
-            while True:  # the wall clock may be set meanwhile: read it again after each slice
-                left_s = job["retrieve_s"] - timefmt.parse(self.clock.utc())
-                if left_s <= 0:
-                    break
-                await self._wait(min(left_s * 1000, SLICE_MS), gen)
+            await self._until(job["retrieve_s"], gen, "DownloadScheduled" if signed else None)
             if not await self._download(job, gen):
                 return self._end("DownloadFailed")
+            if signed:  # whitepaper L01: SignatureVerified before the install, else nothing installs
+                good = self.check_signed is not None and await self.check_signed(self, job)
+                self._check(gen)
+                if not good:
+                    self.images.erase(job["slot"])
+                    return self._end("InvalidSignature")
+                self._notify("SignatureVerified")
             job["phase"] = "install"
             self.storage.write(JOB_KEY, json.dumps(job).encode())
+        if signed and signed.get("install_s"):
+            await self._until(signed["install_s"], gen, "InstallScheduled")
         await self._install(job, gen)
+
+    async def _until(self, at_s, gen, status):
+        told = False
+        while True:  # the wall clock may be set meanwhile: read it again after each slice
+            left_s = at_s - timefmt.parse(self.clock.utc())
+            if left_s <= 0:
+                return
+            if status and not told:
+                self._notify(status)
+                told = True
+            await self._wait(min(left_s * 1000, SLICE_MS), gen)
 
     async def _download(self, job, gen):
         self._notify("Downloading")

@@ -36,6 +36,7 @@ class FirmwareManagement:
         self.update = None
         self.diagnostics = None
         self.logs = None  # GetLog (firmware/ocpp/log16.py), built on first use
+        self.events = None  # security events in flash (firmware/ocpp/secevents.py), built by security16
         self.rebooting = False
         self.updated_to = None  # the version this boot switched to, if it did
         self._wake = asyncio.Event()
@@ -61,6 +62,7 @@ class FirmwareManagement:
             before = cp.storage.read(FW_KEYS[1])
             self.update = FirmwareUpdate(cp.storage, _Lazy(self._http), cp.clock, self._notify, self._reboot,
                                          log=cp.log, running_version=cp.info.get("firmware") or "")
+            self.update.check_signed = self._check_signed
             version = self.update.running_version()
             if before is not None and cp.storage.read(FW_KEYS[1]) != before:
                 self.updated_to = version  # the first boot of a newly installed slot: a security event
@@ -87,6 +89,11 @@ class FirmwareManagement:
         """UpdateFirmware.req (5.12) -> {} ; the job then runs in run()."""
         return self._firmware().request(payload)
 
+    async def _check_signed(self, update, job):
+        from firmware.ocpp import signed16  # SignedUpdateFirmware, loaded on use
+
+        return await signed16.check_image(self.cp, update, job)
+
     def get_diagnostics(self, payload):
         """GetDiagnostics.req (5.9) -> {"fileName": ...} or {} when there is no log to send."""
         return self._diagnostics().request(payload)
@@ -104,12 +111,22 @@ class FirmwareManagement:
         """The status a TriggerMessage of message (Firmware/DiagnosticsStatusNotification) reports: Idle
         unless a job is under way (section 7.24 / 7.25)."""
         if message == "FirmwareStatusNotification":
-            return self.update.trigger_status() if self.update is not None else "Idle"
+            status = self.update.trigger_status() if self.update is not None else "Idle"
+            return _PLAIN.get(status, status)  # a signed job's own statuses are not 1.6 FirmwareStatus
         return self.diagnostics.trigger_status() if self.diagnostics is not None else "Idle"
 
     def triggered(self, message):
-        """(action, payload) for TriggerMessage of message."""
+        """(action, payload) for TriggerMessage of message: SignedFirmwareStatusNotification while a
+        SignedUpdateFirmware runs."""
+        job = self.update.job if self.update is not None else None
+        if message == "FirmwareStatusNotification" and job is not None and "signed" in job:
+            return self._firmware_status(self.update.trigger_status(), job)
         return message, {"status": self.trigger_status(message)}
+
+    def _firmware_status(self, status, job):
+        if job is not None and "signed" in job:
+            return "SignedFirmwareStatusNotification", {"status": status, "requestId": job["signed"]["request_id"]}
+        return "FirmwareStatusNotification", {"status": status}
 
     # Tasks --------------------------------------------------------------------------------------
 
@@ -119,7 +136,7 @@ class FirmwareManagement:
         tasks = {}
         try:
             while True:
-                for name in ("update", "diagnostics", "logs"):
+                for name in ("update", "diagnostics", "logs", "events"):
                     job = getattr(self, name)
                     if job is not None and name not in tasks:
                         tasks[name] = asyncio.create_task(self._keep(name, job))
@@ -139,9 +156,10 @@ class FirmwareManagement:
                 await asyncio.sleep(RESTART_PAUSE_S)
 
     def _notify(self, status):
-        action, payload = ("DiagnosticsStatusNotification" if status in _DIAG else "FirmwareStatusNotification",
-                           {"status": status})
-        self.cp._send(action, payload)
+        if status in _DIAG:
+            self.cp._send("DiagnosticsStatusNotification", {"status": status})
+        else:
+            self.cp._send(*self._firmware_status(status, self.update.job if self.update is not None else None))
 
     def _reboot(self):
         if not self.rebooting:
@@ -152,7 +170,7 @@ class FirmwareManagement:
         # 5.12: install "when no transaction is running"; the new image is committed, so restarting
         # into it waits for the transaction to end and for Installed to reach the CSMS.
         cp = self.cp
-        while cp.tx is not None or any(e[0] == "FirmwareStatusNotification" for e in cp.outbox):
+        while cp.tx is not None or any(e[0] in _FW_STATUS for e in cp.outbox):
             await asyncio.sleep(REBOOT_POLL_S)
         cp.log("firmware", "restarting into the new firmware")
         restart = getattr(cp, "board_restart", None)
@@ -171,6 +189,9 @@ class FirmwareManagement:
 
 
 _DIAG = ("Uploading", "Uploaded", "UploadFailed")  # DiagnosticsStatus (7.24) apart from Idle
+_FW_STATUS = ("FirmwareStatusNotification", "SignedFirmwareStatusNotification")
+# A signed job's statuses (whitepaper FirmwareStatusEnumType) as a plain 1.6 FirmwareStatus (7.25)
+_PLAIN = {"DownloadScheduled": "Idle", "SignatureVerified": "Downloaded", "InstallScheduled": "Downloaded"}
 
 
 class _Lazy:

@@ -88,6 +88,10 @@ KEYS = {
     "CertificateStoreMaxLength": ("int", 10, R, None),  # firmware/security/certstore.py default
     "CertificateSignedMaxChainSize": ("int", 10000, R, None),  # CertificateSigned.req certificateChain max
     "AdditionalRootCertificateCheck": ("bool", False, R, None),
+    # The O of the CSR subject (A02.FR.13; firmware/ocpp/certsign16.py). The whitepaper types it a plain
+    # string; config.py has no such type, so it is a one-item CSL: trimmed, and a comma is Rejected.
+    # "" (no CPO known yet): SignChargePointCertificate is Rejected until the CSMS sets it.
+    "CpoName": ("csl", "", RW, (None, 1)),
 }
 
 # Write-only keys (security whitepaper ed. 2 section 2.1; fact sheet 4.1): never read back.

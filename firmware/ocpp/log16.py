@@ -4,9 +4,8 @@
 # GetLog reuses the GetDiagnostics machine (firmware/ocpp/diagnostics.py): a second Diagnostics object,
 # with this module as its log source and a notify that speaks LogStatusNotification (UploadFailed ->
 # UploadFailure, and the requestId of the GetLog). Its task runs in FirmwareManagement.run().
-# SecurityLog: the firmware keeps no separate security event store; the security events it raised
-# (firmware/ocpp/security16.py Security.event logs each under the topic "security") are the logbook
-# lines of that topic, so a SecurityLog holds what is still in the 64-line logbook.
+# SecurityLog: the security events kept in flash (firmware/ocpp/secevents.py, the last 32, delivered or
+# not); without storage, the logbook lines of the topic "security" (Security.event logs each there too).
 # Loaded only when one of these CALLs arrives (core16.py / fwmgmt.py import it on use).
 from firmware.ocpp.diagnostics import Diagnostics
 from firmware.ocpp.fwmgmt import _Lazy
@@ -30,7 +29,11 @@ class LogUpload:
         self.upload = Diagnostics(_Lazy(fwmgmt._http), cp.clock, self._notify, self, cp_id, log=cp.log)
 
     def lines(self, start_s, stop_s):
-        """The log source of the upload: every logbook line, or only the security topic's."""
+        """The log source of the upload: every logbook line, or the security events."""
+        if self.log_type == "SecurityLog" and self.cp.storage is not None:
+            for line in self.cp.security.events().lines(start_s, stop_s):
+                yield line
+            return
         for line in self.logbook.lines(start_s, stop_s):
             if self.log_type != "SecurityLog" or line.split(" ", 2)[1] == SECURITY_TOPIC + ":":
                 yield line
@@ -89,10 +92,17 @@ def triggered(cp):
 
 def extended_trigger(cp, p):
     """ExtendedTriggerMessage.req -> {"status": Accepted | Rejected | NotImplemented}, through the
-    TriggerMessage path (firmware/ocpp/commands.py). SignChargePointCertificate answers NotImplemented:
-    this firmware does not send SignCertificate.req yet, and NotImplemented is the status the whitepaper
-    defines for "not implemented or unknown" (Rejected would claim it exists but is refused)."""
+    TriggerMessage path (firmware/ocpp/commands.py); SignChargePointCertificate through
+    firmware/ocpp/certsign16.py (a SignCertificate.req follows an Accepted)."""
     message = p["requestedMessage"]
     if message == "SignChargePointCertificate":
-        return {"status": "NotImplemented"}
+        from firmware.ocpp import certsign16
+
+        return {"status": certsign16.trigger(cp)}
+    if message == "FirmwareStatusNotification" and cp.fwmgmt.update is not None:
+        from firmware.ocpp import signed16  # a signed job reports SignedFirmwareStatusNotification
+
+        status = signed16.extended_trigger(cp, p)
+        if status is not None:
+            return {"status": status}
     return {"status": cp.trigger(message, p.get("connectorId"))}

@@ -84,6 +84,21 @@ REQUESTS = {  # OCPP 1.6 section 6, the .req PDUs a Central System sends
         "retries": (INT, False, None),
         "retryInterval": (INT, False, None),
     },
+    # Security extension A02/A03 (firmware/ocpp/certsign16.py)
+    "CertificateSigned": {"certificateChain": (STR, True, 10000)},  # string, maxLength 10000
+    # Security extension signed firmware update (firmware/ocpp/signed16.py)
+    "SignedUpdateFirmware": {
+        "retries": (INT, False, None),
+        "retryInterval": (INT, False, None),
+        "requestId": (INT, True, None),
+        "firmware": (OBJ, True, {  # FirmwareType
+            "location": (STR, True, 512),
+            "retrieveDateTime": (TIME, True, None),
+            "installDateTime": (TIME, False, None),
+            "signingCertificate": (STR, True, 5500),
+            "signature": (STR, True, 800),
+        }),
+    },
     # Security extension certificate management (firmware/ocpp/certs16.py)
     "DeleteCertificate": {"certificateHashData": (OBJ, True, CERTIFICATE_HASH_DATA)},
     "GetInstalledCertificateIds": {"certificateType": (ENUM, True, CERTIFICATE_USES)},

@@ -36,6 +36,8 @@ class Security:
         self._store = None
         self._cpcert = None
         self._failure = None  # the security event of the last failed connect, raised once per kind
+        self._new_root_only = False  # this connect trusts the new CentralSystemRoot alone (_roots)
+        self._new_root_failed = False
         cp.link.network = _SecureNetwork(self, cp.link.network)
         self.event(STARTUP, "firmware %s" % cp.info.get("firmware"))
         updated = getattr(getattr(cp, "fwmgmt", None), "updated_to", None)
@@ -48,7 +50,9 @@ class Security:
         if self._store is None:
             from firmware.security.certstore import CertStore
 
-            self._store = CertStore(self.cp.storage)
+            config = self.cp.config  # whitepaper section 7 keys: the store's limit and the root rollover rule
+            self._store = CertStore(self.cp.storage, config["CertificateStoreMaxLength"],
+                                    config["AdditionalRootCertificateCheck"])
             for problem in self._store.problems:
                 self.cp.log("security", problem)
         return self._store
@@ -66,16 +70,28 @@ class Security:
     # Events ---------------------------------------------------------------------------------------
 
     def event(self, kind, tech_info=None):
-        """SecurityEventNotification.req through the outbox: it waits there until the CSMS has it (the
-        outbox is in RAM: a power cut before then loses it). With SecurityProfile 0 (no security
-        configured) it is only logged: a CSMS without the security extension knows no such message."""
-        self.cp.log("security", "%s %s" % (kind, tech_info or ""))
-        if self.cp.config["SecurityProfile"] == 0:
-            return
-        payload = {"type": kind, "timestamp": self.cp.clock.utc()}
+        """SecurityEventNotification.req at every SecurityProfile (the whitepaper sets no profile for it),
+        kept in flash until the CSMS has it and as the SecurityLog (firmware/ocpp/secevents.py). Without
+        storage (a bare test charge point) it waits in the RAM outbox."""
+        cp = self.cp
+        cp.log("security", "%s %s" % (kind, tech_info or ""))
+        payload = {"type": kind, "timestamp": cp.clock.utc()}
         if tech_info:
             payload["techInfo"] = tech_info[:TECH_INFO_MAX]
-        self.cp._send("SecurityEventNotification", payload)
+        if cp.storage is None:
+            cp._send("SecurityEventNotification", payload)
+        else:
+            self.events().add(payload)
+
+    def events(self):
+        """The persistent event store and its delivery task (run by FirmwareManagement.run())."""
+        fwmgmt = self.cp.fwmgmt
+        if fwmgmt.events is None:
+            from firmware.ocpp.secevents import SecurityEvents
+
+            fwmgmt.events = SecurityEvents(self.cp)
+            fwmgmt._wake.set()
+        return fwmgmt.events
 
     # SecurityProfile ------------------------------------------------------------------------------
 
@@ -125,7 +141,7 @@ class Security:
             return url, headers, None
         if not secure:
             raise OSError("SecurityProfile %d needs a wss:// URL, not %s" % (profile, url))
-        roots = [cert.der for cert in self.store().roots("CentralSystemRootCertificate")]
+        roots = self._roots()
         if not roots:
             raise OSError("SecurityProfile %d: no CentralSystemRootCertificate installed" % profile)
         key_der = chain_pem = None
@@ -137,6 +153,16 @@ class Security:
             key_der, chain_pem = credentials.key_der, credentials.chain_pem
         return url, headers, self.tls_factory(roots, key_der, chain_pem)
 
+    def _roots(self):
+        """DER of the CentralSystemRoots to trust now. After a root rollover (AdditionalRootCertificateCheck,
+        M05.FR.11-12) the new root is tried alone: the TLS stack does not say which root verified the
+        server, so only that tells whether the old one (kept as a fallback) can go; once the new one
+        failed, every root is trusted until the next boot."""
+        entries = [e for e in self.store().entries if e.kind == "CentralSystemRootCertificate"]
+        fresh = [e.cert.der for e in entries if not e.fallback]
+        self._new_root_only = 0 < len(fresh) < len(entries) and not self._new_root_failed
+        return fresh if self._new_root_only else [e.cert.der for e in entries]
+
     def failed(self, kind, why):
         if self._failure != kind:  # once per kind of failure, not at every reconnect attempt
             self._failure = kind
@@ -144,6 +170,10 @@ class Security:
 
     def connected(self):
         self._failure = None
+        if self._new_root_only:  # M05.FR.12: the new root verified the server, the fallback goes
+            self._new_root_only = False
+            self.store().drop_fallback_roots()
+            self.cp.log("security", "new CentralSystemRootCertificate in use: fallback root deleted")
 
     def classify(self, exc):
         """The security event a failed connect means, or None (a plain network failure)."""
@@ -172,6 +202,8 @@ class _SecureNetwork:
             conn = await self.inner.connect(url, subprotocol, headers or None)
         except OSError as exc:
             kind = security.classify(exc)
+            if kind == INVALID_CS_CERT and security._new_root_only:
+                security._new_root_failed = True  # M05.FR.11: the next connect falls back to the old root
             if kind is not None:
                 security.failed(kind, str(exc))
             raise
@@ -198,6 +230,9 @@ def tls_context(ca_ders, key_der=None, chain_pem=None):
     context.verify_mode = ssl.CERT_REQUIRED
     for ca in ca_ders:
         context.load_verify_locations(cadata=ca)
+    if hasattr(ssl, "VERIFY_X509_PARTIAL_CHAIN"):  # CPython/OpenSSL: an installed root that is not
+        # self-signed (the new root of a rollover, signed by the old one, M05.FR.09) anchors on its own
+        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     if key_der is not None:
         if hasattr(ssl, "SSLObject"):  # CPython: load_cert_chain reads files only
             _cert_chain_from_files(context, key_der, chain_pem)

@@ -147,9 +147,9 @@ def test_extended_trigger_message_sends_each_message_after_the_answer():
             await until(lambda: counts[action] > before, clock, 10, "triggered " + message)
         assert rig.station.log_statuses[-1]["status"] == "Idle"
         assert rig.station.firmware_statuses[-1]["status"] == "Idle"
-        # SignCertificate.req is not wired: NotImplemented, and nothing is sent.
+        # No CpoName configured (the default ""): no CSR can be made, so Rejected (test_ocpp16_certsign.py).
         assert await rig.station.extended_trigger_message("SignChargePointCertificate") == {
-            "status": "NotImplemented"}
+            "status": "Rejected"}
         # A connector this charger does not have: Rejected, as for TriggerMessage.
         assert await rig.station.extended_trigger_message("StatusNotification", 2) == {"status": "Rejected"}
 

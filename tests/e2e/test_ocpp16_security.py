@@ -85,7 +85,8 @@ def run_secure(story, config, storage=None, tls=None, passwords=None, scheme=Non
 
 
 def pending_events(rig):
-    return [e[1]["type"] for e in rig.fw.cp.outbox if e[0] == "SecurityEventNotification"]
+    """Events raised and not delivered yet: kept in flash (firmware/ocpp/secevents.py)."""
+    return [p["type"] for p in rig.fw.cp.security.events().pending()]
 
 
 def delivered_events(rig):

@@ -67,6 +67,7 @@ def test_an_unknown_connector_is_rejected_and_nothing_is_sent():
     async def story(rig, clock):
         await booted(rig, clock)
         station = rig.station
+        await station.wait_for_action("SecurityEventNotification")  # StartupOfTheDevice, sent at every profile
         before = len([f for f in station.frames if f["direction"] == "in" and f["type"] == "CALL"])
         for message in ("StatusNotification", "MeterValues", "Heartbeat"):
             assert await station.trigger_message(message, 2) == {"status": "Rejected"}

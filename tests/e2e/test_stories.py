@@ -472,7 +472,9 @@ def test_every_frame_of_a_session_is_valid_and_the_story_is_in_order():
         rig.plant.unplug()
         await stopped(rig, clock)
         await until(lambda: statuses(rig.station)[-1] == "Available", clock, 5)
-        actions = [a for a in calls_in(rig.station) if a not in ("MeterValues", "Heartbeat")]
+        actions = [a for a in calls_in(rig.station)
+                   if a not in ("MeterValues", "Heartbeat", "SecurityEventNotification")]
+        assert calls_in(rig.station).count("SecurityEventNotification") == 1  # StartupOfTheDevice, at profile 0 too
         assert actions == ["BootNotification", "StatusNotification", "StatusNotification", "Authorize",
                            "StartTransaction", "StatusNotification", "StatusNotification", "StatusNotification",
                            "StopTransaction", "StatusNotification"]
