@@ -144,9 +144,9 @@ def test_authorization_while_limit_low_offers_nothing():
 
 def test_every_state_has_a_status_and_a_way_out_on_unplug_or_fault():
     for state in s.STATUS:
-        assert (state, "fault") in s.TABLE or state in (s.FAULT, s.INOPERATIVE)
+        assert (state, "fault") in s.table() or state in (s.FAULT, s.INOPERATIVE)
         if state not in (s.IDLE, s.FAULT, s.INOPERATIVE, s.WAIT_PLUG):
-            assert (state, "cp_A") in s.TABLE, state
+            assert (state, "cp_A") in s.table(), state
 
 
 def test_ev_asking_for_ventilation_while_pwm_is_off_is_cut_at_once():
