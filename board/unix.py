@@ -19,7 +19,7 @@ from board import runner
 from firmware.timefmt import format_utc
 from hal.bridge import BridgeClient
 from hal.file_storage import FileStorage
-from hal.interfaces import Board
+from hal.parts import Board
 from hal.tty_uart import TtyUart
 from hal.ws_micro import WsNetwork
 

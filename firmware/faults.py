@@ -102,7 +102,7 @@ def _entry(code):
 
 
 def catalogue():
-    """{code: _entry(code)} for every code, in catalogue order (tools, docs and tests)."""
+    """{code: _entry(code)} for every code (tools, docs and tests; CODES has the order)."""
     return {code: _entry(code) for code in CODES}
 
 

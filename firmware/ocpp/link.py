@@ -5,7 +5,7 @@ import asyncio
 
 from firmware.ocpp import rpc as _rpc
 from firmware.waiting import event_or_timeout
-from hal.interfaces import ConnectionClosed
+from hal.parts import ConnectionClosed
 
 BACKOFF_MIN_MS = 1000  # first reconnect wait; doubled per failure (OCPP 2.0.1 RetryBackOff* practice)
 BACKOFF_MAX_MS = 60000
