@@ -48,7 +48,8 @@ STATUS = {
 TX_STATES = (READY, CHARGING, EV_PAUSED, PAUSING, EVSE_PAUSED, STOPPING)
 
 # Actions: "close"/"open" the contactor; "x1"/"pwm"/"f" the pilot; "timer_6s", "timer_fault",
-# "timer_plug" arm the state's timer (any transition disarms it first).
+# "timer_plug" arm the state's timer (any transition disarms it first, unless it says "keep_timer": a
+# stop while pausing must still open 6 s after the PWM went off, not 6 s after the stop).
 # Events: cp_A..cp_F, cp_invalid, cp_D_vent / cp_D_novent (D split by the ventilation guard), auth,
 # stop, fault, limit_ok, limit_low, timeout, timeout_clear (the fault hold ran out and no fault is
 # active). An event with no row for the current state changes nothing.
@@ -95,7 +96,7 @@ pausing      cp_A           idle         open
 pausing      cp_B           evse_paused  open
 pausing      timeout        evse_paused  open
 pausing      cp_D_novent    evse_paused  open
-pausing      stop           stopping
+pausing      stop           stopping     keep_timer
 evse_paused  cp_A           idle
 evse_paused  limit_ok       ev_paused    pwm
 evse_paused  stop           finishing
@@ -230,13 +231,14 @@ class Session:
         if self.state == FAULT:
             self.cp = None  # we drove -12 V ourselves: the last reading says nothing about the EV
         self.state, actions = found
-        self.deadline = None
+        if "keep_timer" not in actions:
+            self.deadline = None
         for action in actions:
             if action in ("close", "open"):
                 self.contactor = action == "close"
             elif action in ("x1", "pwm", "f"):
                 self.pilot = action
-            else:
+            elif action != "keep_timer":
                 self.deadline = now_ms + self.timers[action]
         if was_tx and not self.tx_active:
             self.stop_reason = reason or self._stop_requested or STOP_REASONS.get(event, "Local")
