@@ -37,6 +37,7 @@ package(
         "machine_pilot.py",
         "machine_uart.py",
         "memory.py",
+        "parts.py",
         "urls.py",
         "websocket.py",
         "ws_micro.py",

@@ -19,12 +19,13 @@ from board import runner
 from firmware.timefmt import format_utc
 from hal.bridge import BridgeClient
 from hal.file_storage import FileStorage
-from hal.interfaces import Board
+from hal.parts import Board
 from hal.tty_uart import TtyUart
 from hal.ws_micro import WsNetwork
 
 gc.collect()
 IMPORTED_BYTES = gc.mem_alloc()  # the firmware's modules are all loaded by now
+IMPORTED_MODULES = set(sys.modules)
 USAGE = "usage: board/unix.py --bridge HOST:PORT --csms URL --cp-id ID --meter TTY --storage DIR [--config JSON] [--trace all|log] [--mem-ms N]"
 RATINGS = {"vendor": "OpenEVSE-Py", "model": "UnixBridge", "serial": "MPY-0001", "firmware": "0.1.0",
            "max_current_a": 32, "phases": 3, "ventilation": False}
@@ -85,7 +86,8 @@ class MemWatch:
 
     def report(self):
         emit({"kind": "mem", "imported": IMPORTED_BYTES, "built": self.built, "peak_live": self.peak_live,
-              "alloc": gc.mem_alloc(), "free": gc.mem_free()})
+              "alloc": gc.mem_alloc(), "free": gc.mem_free(),
+              "loaded_later": sorted(name for name in sys.modules if name not in IMPORTED_MODULES)})
 
 
 async def main(argv):

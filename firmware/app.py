@@ -101,7 +101,7 @@ class Firmware:
             await asyncio.sleep(FEED_MS / 1000)
 
     async def stop(self):
-        for task in self._tasks:
+        for task in self._tasks + (self.cp.late_tasks or []):
             task.cancel()
         await self.cp.link.stop()
 

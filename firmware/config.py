@@ -4,26 +4,24 @@
 # parse or fails validation is reported and replaced by the defaults key by key, never half-used.
 import json
 
-from firmware.ocpp.keys16 import KEYS, MEASURANDS, R, REBOOT_REQUIRED, ROTATIONS, RW, SECRETS, W  # noqa: F401
+from firmware.ocpp import keys16
+from firmware.ocpp.keys16 import MEASURANDS, R, REBOOT_REQUIRED, ROTATIONS, RW, W, canonical, spec  # noqa: F401
 
 VERSION = 1  # of the stored record's layout
 STORE_KEY = "config"
 
-# Every key by its name: the readable ones (KEYS, what GetConfiguration lists) and the write-only ones.
-TABLE = dict(KEYS)
-TABLE.update(SECRETS)
 
-_BY_LOWER = {}
-for _name in TABLE:
-    _BY_LOWER[_name.lower()] = _name
-
-
-def canonical(name):
-    """The key as we spell it, for a name in any case, or None for a key we do not have.
-    OCPP 1.6 types the key of Get/ChangeConfiguration as CiString50Type: case-insensitive."""
-    if not isinstance(name, str):
-        return None
-    return _BY_LOWER.get(name.lower())
+def __getattr__(name):
+    # KEYS (the readable keys, what GetConfiguration lists) and SECRETS (the write-only ones) as dicts of
+    # spec() tuples, built when asked for (tools and tests): the firmware reads keys16's table instead.
+    if name == "KEYS" or name == "SECRETS":
+        table = {}
+        for key in keys16.names():
+            entry = spec(key)
+            if (entry[2] == W) == (name == "SECRETS"):
+                table[key] = entry
+        return table
+    raise AttributeError(name)
 
 
 class ConfigError(Exception):
@@ -68,7 +66,7 @@ def _phases(name, items):
 
 def parse(name, text):
     """Check a value given as text (as OCPP sends it) and return it typed. Raises ConfigError."""
-    kind, _default, _access, limits = TABLE[name]
+    kind, _default, _access, limits = spec(name)
     if kind == "bool":
         low = text.lower()
         if low not in ("true", "false") or (limits is not None and (low == "true") not in limits):
@@ -77,6 +75,10 @@ def parse(name, text):
         return low == "true"
     if kind == "int":
         return _int(name, text, limits)
+    if kind == "str":
+        if limits is not None and not limits[0] <= len(text.encode()) <= limits[1]:
+            raise ConfigError("%s must be %d..%d bytes of UTF-8" % (name, limits[0], limits[1]))
+        return text
     if kind == "hex":
         if not limits[0] <= len(text) <= limits[1] or len(text) % 2 \
                 or not all(c in "0123456789abcdefABCDEF" for c in text):
@@ -88,7 +90,7 @@ def parse(name, text):
     return ",".join(items)
 
 
-_JSON_TYPES = {"bool": (bool,), "int": (int,), "csl": (str,), "phases": (str,), "hex": (str,)}
+_JSON_TYPES = {"bool": (bool,), "int": (int,), "csl": (str,), "phases": (str,), "hex": (str,), "str": (str,)}
 
 
 def _stored_type_ok(kind, value):
@@ -111,8 +113,8 @@ class Config:
         self.storage = storage
         self.values = {}
         self.problems = []  # what was wrong with the stored record, for the log
-        for name in TABLE:
-            self.values[name] = TABLE[name][1]
+        for name in keys16.names():
+            self.values[name] = spec(name)[1]
         self._load()
         if overrides:
             for name in overrides:
@@ -141,10 +143,10 @@ class Config:
                                  % (type(exc).__name__, exc))
             return
         for name in stored:
-            if name not in TABLE:
+            if name not in self.values:
                 self.problems.append("unknown stored key %s ignored" % name)
                 continue
-            kind, _default, access, _limits = TABLE[name]
+            kind, _default, access, _limits = spec(name)
             if access == R:
                 continue  # read-only keys are the firmware's facts; older firmware stored them too
             value = stored[name]
@@ -164,7 +166,7 @@ class Config:
         name = canonical(name)
         if name is None:
             return "NotSupported"
-        if TABLE[name][2] == R:
+        if spec(name)[2] == R:
             return "Rejected"
         try:
             self.values[name] = parse(name, text)
@@ -177,8 +179,8 @@ class Config:
         if self.storage is not None:
             # Only what may be written: a read-only value stored once would hide a newer firmware's value.
             values = {}
-            for name in TABLE:
-                if TABLE[name][2] != R:
+            for name in keys16.names():
+                if spec(name)[2] != R:
                     values[name] = self.values[name]
             record = {"version": VERSION, "values": values}
             self.storage.write(STORE_KEY, json.dumps(record).encode())
@@ -188,10 +190,11 @@ class Config:
         A write-only key is in neither list (security whitepaper: never readable)."""
         known = []
         unknown = []
-        for asked in names or sorted(KEYS):
+        for asked in names or sorted(keys16.names()):
             name = canonical(asked)
+            access = spec(name)[2] if name is not None else None
             if name is None:
                 unknown.append(asked)
-            elif name in KEYS:
-                known.append({"key": name, "readonly": KEYS[name][2] == R, "value": render(self.values[name])})
+            elif access != W:
+                known.append({"key": name, "readonly": access == R, "value": render(self.values[name])})
         return known, unknown

@@ -24,41 +24,63 @@ GFI_RETRY_CAP = 6  # ... at most 6 times, then hard fault (fact sheet 2 and anch
 OVERVOLTAGE_RETRY_MS = 60000  # ADI latches over-voltage; we retry a few times so one surge is not fatal
 OVERVOLTAGE_RETRY_CAP = 3
 
-# code: (severity, latch, retry_ms, retry_cap, OCPP 1.6 errorCode, which node detects it, description)
-# The node matters for the safety link: "safety" faults travel in its report as bits, in CODES order.
-CATALOGUE = {
-    "rcd_ac": (CRITICAL, RETRY, GFI_RETRY_MS, GFI_RETRY_CAP, "GroundFailure", "safety",
-               "residual current, AC (30 mA class)"),
-    "rcd_dc": (CRITICAL, RESET, 0, 0, "GroundFailure", "safety",
-               "residual current, smooth DC (6 mA, IEC 62955); latched until reset like TF's DC faults"),
-    "rcd_selftest": (ERROR, SELF, 0, 0, "GroundFailure", "safety",
-                     "residual current monitor failed its self-test; clears when a later test passes"),
-    "pe_loss": (CRITICAL, RETRY, GFI_RETRY_MS, GFI_RETRY_CAP, "GroundFailure", "safety",
-                "protective earth missing"),
-    "estop": (CRITICAL, RESET, 0, 0, "OtherError", "safety", "emergency stop pressed"),
-    "contactor_welded": (CRITICAL, RESET, 0, 0, "PowerSwitchFailure", "safety",
-                         "contactor feedback closed while commanded open; never closed again until reset"),
-    "over_temperature": (ERROR, SELF, 0, 0, "HighTemperature", "safety",
-                         "a temperature above its stop threshold; clears below the restore threshold"),
-    "temp_sensor": (ERROR, SELF, 0, 0, "OtherError", "safety", "a temperature sensor reads open or short"),
-    "link_lost": (CRITICAL, UNPLUG, 0, 0, "InternalError", "safety",
-                  "safety node: no heartbeat from the main controller; opened and latched"),
-    "contactor_stuck_open": (ERROR, UNPLUG, 0, 0, "PowerSwitchFailure", "main",
-                             "contactor feedback open while commanded closed"),
-    "temp_derate": (WARNING, SELF, 0, 0, "HighTemperature", "main", "hot: current derated"),
-    "overcurrent": (ERROR, UNPLUG, 0, 0, "OverCurrentFailure", "main",
-                    "the EV draws more than offered beyond the margin for longer than the grace time"),
-    "pilot_diode": (ERROR, UNPLUG, 0, 0, "OtherError", "main", "control pilot: EV diode missing"),
-    "pilot_short": (ERROR, SELF, 0, 0, "OtherError", "main", "control pilot shorted to PE (state E)"),
-    "pilot_invalid": (ERROR, SELF, 0, 0, "OtherError", "main", "control pilot voltage outside every band"),
-    "grid_undervoltage": (ERROR, SELF, 0, 0, "UnderVoltage", "main", "supply voltage below 195 V"),
-    "grid_overvoltage": (ERROR, RETRY, OVERVOLTAGE_RETRY_MS, OVERVOLTAGE_RETRY_CAP, "OverVoltage", "main",
-                         "supply voltage above 264 V"),
-    "meter_silent": (ERROR, SELF, 0, 0, "PowerMeterFailure", "main", "the energy meter does not answer"),
-    "meter_stale": (ERROR, SELF, 0, 0, "PowerMeterFailure", "main",
-                    "the energy meter answers but its energy register does not follow its power"),
-    "safety_lost": (ERROR, SELF, 0, 0, "InternalError", "main", "no heartbeat from the safety node"),
-}
+# One row per fault code: severity, latch, retry backoff (s) and cap (RETRY only: RCD AC and PE loss
+# GFI_RETRY_MS / GFI_RETRY_CAP, over-voltage OVERVOLTAGE_RETRY_MS / _CAP), the OCPP 1.6 errorCode, which
+# node detects it; _TEXT has its description (the StatusNotification info). The node matters for the
+# safety link: "safety" faults travel in its report as bits, in SAFETY_CODES order.
+# Text, not a dict of tuples: on MicroPython that took ~6 KB more heap (issue #4). Rows are found by
+# _entry(); catalogue() gives them all as a dict for tools and tests.
+_ROWS = """
+# code               severity latch  retry  cap errorCode          node
+rcd_ac               critical retry  300    6   GroundFailure      safety
+rcd_dc               critical reset  0      0   GroundFailure      safety
+rcd_selftest         error    self   0      0   GroundFailure      safety
+pe_loss              critical retry  300    6   GroundFailure      safety
+estop                critical reset  0      0   OtherError         safety
+contactor_welded     critical reset  0      0   PowerSwitchFailure safety
+over_temperature     error    self   0      0   HighTemperature    safety
+temp_sensor          error    self   0      0   OtherError         safety
+link_lost            critical unplug 0      0   InternalError      safety
+contactor_stuck_open error    unplug 0      0   PowerSwitchFailure main
+temp_derate          warning  self   0      0   HighTemperature    main
+overcurrent          error    unplug 0      0   OverCurrentFailure main
+pilot_diode          error    unplug 0      0   OtherError         main
+pilot_short          error    self   0      0   OtherError         main
+pilot_invalid        error    self   0      0   OtherError         main
+grid_undervoltage    error    self   0      0   UnderVoltage       main
+grid_overvoltage     error    retry  60     3   OverVoltage        main
+meter_silent         error    self   0      0   PowerMeterFailure  main
+meter_stale          error    self   0      0   PowerMeterFailure  main
+safety_lost          error    self   0      0   InternalError      main
+"""
+_TEXT = """
+rcd_ac               residual current, AC (30 mA class)
+rcd_dc               residual current, smooth DC (6 mA, IEC 62955); latched until reset like TF's DC faults
+rcd_selftest         residual current monitor failed its self-test; clears when a later test passes
+pe_loss              protective earth missing
+estop                emergency stop pressed
+contactor_welded     contactor feedback closed while commanded open; never closed again until reset
+over_temperature     a temperature above its stop threshold; clears below the restore threshold
+temp_sensor          a temperature sensor reads open or short
+link_lost            safety node: no heartbeat from the main controller; opened and latched
+contactor_stuck_open contactor feedback open while commanded closed
+temp_derate          hot: current derated
+overcurrent          the EV draws more than offered beyond the margin for longer than the grace time
+pilot_diode          control pilot: EV diode missing
+pilot_short          control pilot shorted to PE (state E)
+pilot_invalid        control pilot voltage outside every band
+grid_undervoltage    supply voltage below 195 V
+grid_overvoltage     supply voltage above 264 V
+meter_silent         the energy meter does not answer
+meter_stale          the energy meter answers but its energy register does not follow its power
+safety_lost          no heartbeat from the safety node
+"""
+CODES = (
+    "rcd_ac", "rcd_dc", "rcd_selftest", "pe_loss", "estop", "contactor_welded", "over_temperature",
+    "temp_sensor", "link_lost", "contactor_stuck_open", "temp_derate", "overcurrent", "pilot_diode",
+    "pilot_short", "pilot_invalid", "grid_undervoltage", "grid_overvoltage", "meter_silent", "meter_stale",
+    "safety_lost",
+)  # in catalogue order: worst() breaks ties by it
 
 # Safety-node faults in a fixed order: bit i of the report's fault mask is SAFETY_CODES[i].
 SAFETY_CODES = ("rcd_ac", "rcd_dc", "rcd_selftest", "pe_loss", "estop", "contactor_welded",
@@ -69,10 +91,19 @@ STOP_REASON = {"estop": "EmergencyStop"}
 
 
 def _entry(code):
-    entry = CATALOGUE.get(code)
-    if entry is None:
+    """(severity, latch, retry_ms, retry_cap, OCPP 1.6 errorCode, node, description) of a code."""
+    at = _ROWS.find("\n" + code + " ") if isinstance(code, str) else -1
+    if at < 0 or code not in CODES:
         raise KeyError("unknown fault code %r" % (code,))
-    return entry
+    cells = _ROWS[at + 1:_ROWS.find("\n", at + 1)].split()
+    at = _TEXT.find("\n" + code + " ")
+    text = _TEXT[at + 1 + len(code):_TEXT.find("\n", at + 1)].strip()
+    return cells[1], cells[2], int(cells[3]) * 1000, int(cells[4]), cells[5], cells[6], text
+
+
+def catalogue():
+    """{code: _entry(code)} for every code (tools, docs and tests; CODES has the order)."""
+    return {code: _entry(code) for code in CODES}
 
 
 def severity(code):
@@ -95,7 +126,7 @@ def worst(codes):
     """The code to report first: the most severe, then the first in catalogue order."""
     rank = {CRITICAL: 0, ERROR: 1, WARNING: 2}
     best = None
-    for code in CATALOGUE:
+    for code in CODES:
         if code in codes and (best is None or rank[severity(code)] < rank[severity(best)]):
             best = code
     return best

@@ -3,7 +3,7 @@
 # Sans-I/O: the caller feeds events (debounced CP states, authorization, stop requests, faults,
 # current-limit changes) with the current time and applies the effects it gets back (pilot output,
 # contactor). Nothing here reads a clock or touches hardware. The whole behaviour of the charger's
-# power path is the TABLE below; everything else in this module is bookkeeping around it.
+# power path is the table ROWS below; everything else in this module is bookkeeping around it.
 #
 # Pilot outputs: "x1" constant +12 V (no charging offered), "pwm" 1 kHz duty = current limit (X2),
 # "f" constant -12 V (EVSE not available). The CP letter the EV presents: A..F, or INVALID.
@@ -48,71 +48,99 @@ STATUS = {
 TX_STATES = (READY, CHARGING, EV_PAUSED, PAUSING, EVSE_PAUSED, STOPPING)
 
 # Actions: "close"/"open" the contactor; "x1"/"pwm"/"f" the pilot; "timer_6s", "timer_fault",
-# "timer_plug" arm the state's timer (any transition disarms it first).
+# "timer_plug" arm the state's timer (any transition disarms it first, unless it says "keep_timer": a
+# stop while pausing must still open 6 s after the PWM went off, not 6 s after the stop).
 # Events: cp_A..cp_F, cp_invalid, cp_D_vent / cp_D_novent (D split by the ventilation guard), auth,
 # stop, fault, limit_ok, limit_low, timeout, timeout_clear (the fault hold ran out and no fault is
 # active). An event with no row for the current state changes nothing.
-_ = ()
-TABLE = {
-    # state        event          next state    actions
-    (IDLE, "cp_B"): (PLUGGED, _),
-    (IDLE, "cp_C"): (PLUGGED, _),
-    (IDLE, "cp_D_vent"): (PLUGGED, _),
-    (IDLE, "cp_D_novent"): (PLUGGED, _),
-    (IDLE, "auth"): (WAIT_PLUG, ("timer_plug",)),
-    (WAIT_PLUG, "cp_B"): (READY, ("pwm",)),
-    (WAIT_PLUG, "cp_C"): (READY, ("pwm",)),
-    (WAIT_PLUG, "cp_D_vent"): (READY, ("pwm",)),
-    (WAIT_PLUG, "cp_D_novent"): (READY, ("pwm",)),
-    (WAIT_PLUG, "timeout"): (IDLE, _),
-    (WAIT_PLUG, "stop"): (IDLE, _),
-    (PLUGGED, "cp_A"): (IDLE, _),
-    (PLUGGED, "auth"): (READY, ("pwm",)),
-    (READY, "cp_A"): (IDLE, ("x1",)),
-    (READY, "cp_C"): (CHARGING, ("close",)),
-    (READY, "cp_D_vent"): (CHARGING, ("close",)),
-    (READY, "cp_D_novent"): (EVSE_PAUSED, ("x1",)),
-    (READY, "stop"): (FINISHING, ("x1",)),
-    (READY, "limit_low"): (EVSE_PAUSED, ("x1",)),
-    (CHARGING, "cp_A"): (IDLE, ("open", "x1")),
-    (CHARGING, "cp_B"): (EV_PAUSED, ("open",)),
-    (CHARGING, "cp_D_novent"): (EVSE_PAUSED, ("open", "x1")),
-    (CHARGING, "stop"): (STOPPING, ("x1", "timer_6s")),
-    (CHARGING, "limit_low"): (PAUSING, ("x1", "timer_6s")),
-    (EV_PAUSED, "cp_A"): (IDLE, ("x1",)),
-    (EV_PAUSED, "cp_C"): (CHARGING, ("close",)),
-    (EV_PAUSED, "cp_D_vent"): (CHARGING, ("close",)),
-    (EV_PAUSED, "cp_D_novent"): (EVSE_PAUSED, ("x1",)),
-    (EV_PAUSED, "stop"): (FINISHING, ("x1",)),
-    (EV_PAUSED, "limit_low"): (EVSE_PAUSED, ("x1",)),
-    (PAUSING, "cp_A"): (IDLE, ("open",)),
-    (PAUSING, "cp_B"): (EVSE_PAUSED, ("open",)),
-    (PAUSING, "timeout"): (EVSE_PAUSED, ("open",)),
-    (PAUSING, "cp_D_novent"): (EVSE_PAUSED, ("open",)),
-    (PAUSING, "stop"): (STOPPING, _),
-    (EVSE_PAUSED, "cp_A"): (IDLE, _),
-    (EVSE_PAUSED, "limit_ok"): (EV_PAUSED, ("pwm",)),
-    (EVSE_PAUSED, "stop"): (FINISHING, _),
-    (STOPPING, "cp_A"): (IDLE, ("open",)),
-    (STOPPING, "cp_B"): (FINISHING, ("open",)),
-    (STOPPING, "timeout"): (FINISHING, ("open",)),
-    (STOPPING, "cp_D_novent"): (FINISHING, ("open",)),
-    (FINISHING, "cp_A"): (IDLE, _),
-    (FINISHING, "auth"): (READY, ("pwm",)),
-    (FAULT, "timeout_clear"): (IDLE, ("x1",)),
-    # F held long enough and a fault is still active: show X1 (EVerest: F, then C1/B1), so that the CP
-    # reads the EV again and an unplug can clear UNPLUG latches (firmware/faults.py).
-    (FAULT, "timeout"): (INOPERATIVE, ("x1",)),
-    (INOPERATIVE, "timeout_clear"): (IDLE, _),
-}
+#
+# The table is one string with fixed columns, looked up by row(): as a dict of tuples it took ~10 KB of
+# a MicroPython heap (three objects per row), as text it is its ~2 KB of characters (issue #4).
+# "fault timeout -> inoperative": F held long enough and a fault is still active: show X1 (EVerest: F,
+# then C1/B1), so that the CP reads the EV again and an unplug can clear UNPLUG latches (firmware/faults.py).
+_STATE_W = 13  # column widths: the state, then the event; the next state and the actions follow
+_EVENT_W = 15
+ROWS = """
+# state      event          next state   actions
+idle         cp_B           plugged
+idle         cp_C           plugged
+idle         cp_D_vent      plugged
+idle         cp_D_novent    plugged
+idle         auth           wait_plug    timer_plug
+wait_plug    cp_B           ready        pwm
+wait_plug    cp_C           ready        pwm
+wait_plug    cp_D_vent      ready        pwm
+wait_plug    cp_D_novent    ready        pwm
+wait_plug    timeout        idle
+wait_plug    stop           idle
+plugged      cp_A           idle
+plugged      auth           ready        pwm
+ready        cp_A           idle         x1
+ready        cp_C           charging     close
+ready        cp_D_vent      charging     close
+ready        cp_D_novent    evse_paused  x1
+ready        stop           finishing    x1
+ready        limit_low      evse_paused  x1
+charging     cp_A           idle         open x1
+charging     cp_B           ev_paused    open
+charging     cp_D_novent    evse_paused  open x1
+charging     stop           stopping     x1 timer_6s
+charging     limit_low      pausing      x1 timer_6s
+ev_paused    cp_A           idle         x1
+ev_paused    cp_C           charging     close
+ev_paused    cp_D_vent      charging     close
+ev_paused    cp_D_novent    evse_paused  x1
+ev_paused    stop           finishing    x1
+ev_paused    limit_low      evse_paused  x1
+pausing      cp_A           idle         open
+pausing      cp_B           evse_paused  open
+pausing      timeout        evse_paused  open
+pausing      cp_D_novent    evse_paused  open
+pausing      stop           stopping     keep_timer
+evse_paused  cp_A           idle
+evse_paused  limit_ok       ev_paused    pwm
+evse_paused  stop           finishing
+stopping     cp_A           idle         open
+stopping     cp_B           finishing    open
+stopping     timeout        finishing    open
+stopping     cp_D_novent    finishing    open
+finishing    cp_A           idle
+finishing    auth           ready        pwm
+fault        timeout_clear  idle         x1
+fault        timeout        inoperative  x1
+inoperative  timeout_clear  idle
+"""
 
 # From every state but FAULT and INOPERATIVE: these events open the contactor and hold F (Table A.5).
 # While inoperative the contactor is already open; pilot faults there are the fault latches' business.
 FAULT_EVENTS = ("fault", "cp_E", "cp_F", "cp_invalid")
-for _state in STATUS:
-    if _state not in (FAULT, INOPERATIVE):
-        for _event in FAULT_EVENTS:
-            TABLE[(_state, _event)] = (FAULT, ("open", "f", "timer_fault"))
+_TO_FAULT = (FAULT, ("open", "f", "timer_fault"))
+
+
+def row(state, event):
+    """(next state, actions) for the event in the state, or None: the event changes nothing there."""
+    if event in FAULT_EVENTS and state != FAULT and state != INOPERATIVE:
+        return _TO_FAULT
+    at = ROWS.find("\n" + state + " " * (_STATE_W - len(state)) + event + " " * (_EVENT_W - len(event)))
+    if at < 0:
+        return None
+    cells = ROWS[at + 1 + _STATE_W + _EVENT_W:ROWS.find("\n", at + 1)].split()
+    return cells[0], tuple(cells[1:])
+
+
+def table():
+    """Every row as {(state, event): (next state, actions)}, for tools and tests (the firmware uses row())."""
+    rows = {}
+    for line in ROWS.split("\n"):
+        cells = line.split()
+        if cells and cells[0] != "#":
+            rows[(cells[0], cells[1])] = (cells[2], tuple(cells[3:]))
+    for state in STATUS:
+        if state != FAULT and state != INOPERATIVE:
+            for event in FAULT_EVENTS:
+                rows[(state, event)] = _TO_FAULT
+    return rows
+
 
 # Why a transaction ended, by the event that ended it (OCPP 1.6 Reason).
 STOP_REASONS = {
@@ -196,20 +224,21 @@ class Session:
         return event
 
     def _step(self, event, now_ms, reason):
-        row = TABLE.get((self.state, event))
-        if row is None:
+        found = row(self.state, event)
+        if found is None:
             return
         was_tx = self.tx_active
         if self.state == FAULT:
             self.cp = None  # we drove -12 V ourselves: the last reading says nothing about the EV
-        self.state, actions = row
-        self.deadline = None
+        self.state, actions = found
+        if "keep_timer" not in actions:
+            self.deadline = None
         for action in actions:
             if action in ("close", "open"):
                 self.contactor = action == "close"
             elif action in ("x1", "pwm", "f"):
                 self.pilot = action
-            else:
+            elif action != "keep_timer":
                 self.deadline = now_ms + self.timers[action]
         if was_tx and not self.tx_active:
             self.stop_reason = reason or self._stop_requested or STOP_REASONS.get(event, "Local")
@@ -221,7 +250,7 @@ class Session:
         # reacts to it at once, as if it had just been seen.
         elif self.cp is not None and self.state != FAULT:
             follow = self._refine("cp_" + self.cp)
-            if follow != event and (self.state, follow) in TABLE:
+            if follow != event and row(self.state, follow) is not None:
                 self._step(follow, now_ms, None)
 
     def _effects(self, before):

@@ -15,14 +15,13 @@
 import asyncio
 
 from hal import bridge_wire as wire
-from hal.interfaces import DigitalIn, DigitalOut, PilotIn, PilotOut, TemperatureIn
 from firmware.frames import Decoder
 from firmware.waiting import event_or_timeout
 
 LOST_LEVELS = (0, 0)  # what the CP reads with the plant gone: state E, a pilot fault
 
 
-class _Levels(PilotIn):
+class _Levels:  # hal.interfaces.PilotIn
     def __init__(self, client):
         self.client = client
         self._given = None
@@ -42,7 +41,7 @@ class _Levels(PilotIn):
         return levels
 
 
-class _Generator(PilotOut):
+class _Generator:  # hal.interfaces.PilotOut
     def __init__(self, client):
         self.client = client
 
@@ -56,7 +55,7 @@ class _Generator(PilotOut):
         self.client.send(wire.pilot(wire.PILOT_F, 0))
 
 
-class _Output(DigitalOut):
+class _Output:  # hal.interfaces.DigitalOut
     def __init__(self, client, name):
         self.client = client
         self.code = wire.OUTPUTS.index(name)
@@ -65,7 +64,7 @@ class _Output(DigitalOut):
         self.client.send(wire.output(self.code, on))
 
 
-class _Input(DigitalIn):
+class _Input:  # hal.interfaces.DigitalIn
     def __init__(self, client, name):
         self.client = client
         self.name = name
@@ -80,7 +79,7 @@ class _Input(DigitalIn):
         self.callback = callback
 
 
-class _Temperature(TemperatureIn):
+class _Temperature:  # hal.interfaces.TemperatureIn
     def __init__(self, client, name):
         self.client = client
         self.name = name

@@ -9,7 +9,6 @@ import binascii
 import os
 import struct
 
-from hal.interfaces import Storage
 
 MAGIC = b"EVR1"  # layout version 1 of the record file
 HEADER = "<4sII"  # magic, payload length in bytes, CRC-32 of the payload
@@ -89,7 +88,7 @@ def _replace(src, dst):
         os.rename(src, dst)
 
 
-class FileStorage(Storage):
+class FileStorage:  # hal.interfaces.Storage
     def __init__(self, directory, sync=True):
         """Keep records in directory (created if missing). sync=False skips fsync: for simulations
         that cut power through sim/flash.py rather than for real, where speed matters more."""

@@ -6,6 +6,10 @@
 # Units are in the names. Times are integer milliseconds from Clock.ms(), which never wraps (a board
 # implementation extends time.ticks_ms() itself). Async methods are awaited from the firmware's asyncio
 # tasks; they return as soon as something happened, so a simulated plant can skip idle time.
+#
+# The portable implementations (hal/bridge.py, hal/machine_*.py, hal/ws_micro.py, ...) follow these
+# contracts without inheriting them (the stubs would cost a MicroPython heap ~5 KB); the simulated parts
+# (hal/sim.py) inherit them. Board and ConnectionClosed live in hal/parts.py.
 
 
 class Clock:
@@ -119,10 +123,6 @@ class Network:
         raise NotImplementedError
 
 
-class ConnectionClosed(Exception):
-    pass
-
-
 class TemperatureIn:
     """A temperature sensor: a PT1000 (IEC 60751) seen through the board's divider and ADC."""
 
@@ -139,21 +139,24 @@ class Watchdog:
         raise NotImplementedError
 
 
-class Board:
-    """What one node's firmware is given: a bundle of the parts above, by name.
+# Board: what one node's firmware is given, a bundle of the parts above, by name.
+#
+# Main controller: clock, pilot_out, pilot_in, contactor (DigitalOut: the main controller's switch in
+# the coil circuit), contactor_feedback (DigitalIn), meter_uart (Uart), storage (Storage), network
+# (Network), safety_link (Uart to the safety node), watchdog (Watchdog or None), reset_cause ("power",
+# "watchdog", "soft" or "hard"), and info: a dict with vendor, model, serial, firmware version and the
+# board's ratings (max_current_a, phases, ventilation).
+#
+# Safety node: clock, pilot_in (its own view of the CP), relay (DigitalOut: the safety node's switch,
+# in series with the main controller's), contactor_feedback, rcd_ac and rcd_dc (DigitalIn: the residual
+# current monitor's trip outputs), rcd_test (DigitalOut: its TEST input), estop (DigitalIn, True =
+# pressed), pe_fault (DigitalIn, True = protective earth missing), temperatures (dict name ->
+# TemperatureIn), link (Uart to the main controller), watchdog, reset_cause, info (ventilation).
+from hal.parts import Board, ConnectionClosed  # noqa: E402,F401
 
-    Main controller: clock, pilot_out, pilot_in, contactor (DigitalOut: the main controller's switch in
-    the coil circuit), contactor_feedback (DigitalIn), meter_uart (Uart), storage (Storage), network
-    (Network), safety_link (Uart to the safety node), watchdog (Watchdog or None), reset_cause ("power",
-    "watchdog", "soft" or "hard"), and info: a dict with vendor, model, serial, firmware version and the
-    board's ratings (max_current_a, phases, ventilation).
 
-    Safety node: clock, pilot_in (its own view of the CP), relay (DigitalOut: the safety node's switch,
-    in series with the main controller's), contactor_feedback, rcd_ac and rcd_dc (DigitalIn: the residual
-    current monitor's trip outputs), rcd_test (DigitalOut: its TEST input), estop (DigitalIn, True =
-    pressed), pe_fault (DigitalIn, True = protective earth missing), temperatures (dict name ->
-    TemperatureIn), link (Uart to the main controller), watchdog, reset_cause, info (ventilation)."""
-
-    def __init__(self, **parts):
-        for name in parts:
-            setattr(self, name, parts[name])
+def missing(part, interface):
+    """The methods of interface (a class above) that part lacks: [] when it follows the contract.
+    Tests check the portable implementations with it, since they do not inherit."""
+    names = [name for name in dir(interface) if not name.startswith("_")]
+    return [name for name in names if not callable(getattr(part, name, None))]

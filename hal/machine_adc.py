@@ -1,6 +1,5 @@
 # Analog inputs on a board: one ADC pin in millivolts, a PT1000 behind its divider, and the CP divider's
 # scaling. Portable subset; the machine module comes in as a parameter (see hal/machine_hal.py).
-from hal.interfaces import TemperatureIn
 from hal.machine_hal import make_pin
 
 OPEN_SENSOR_OHMS = 1000000  # what an open PT1000 reads as: far above any real value, still a finite int
@@ -33,7 +32,7 @@ class AdcIn:
         return self.mv(self.raw())
 
 
-class Pt1000In(TemperatureIn):
+class Pt1000In:  # hal.interfaces.TemperatureIn
     """A PT1000 from the sensor node to ground, fed from vref_mv through top_ohms:
     v = vref * R / (top + R), so R = top * v / (vref - v). Averages `reads` conversions."""
 

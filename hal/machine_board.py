@@ -8,7 +8,7 @@ import asyncio
 import json
 
 from hal.file_storage import FileStorage
-from hal.interfaces import Board
+from hal.parts import Board
 from hal.machine_adc import AdcIn, Pt1000In
 from hal.machine_hal import MachineClock, MachineWatchdog, PinIn, PinOut, make_pin, reset_cause
 from hal.machine_net import uplink

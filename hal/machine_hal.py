@@ -6,7 +6,6 @@
 # Pin, ADC or UART and would shadow a file of that name). Beside it: hal/machine_uart.py,
 # hal/machine_adc.py (ADC, PT1000, CP divider), hal/machine_pilot.py (the control pilot),
 # hal/machine_net.py (Wi-Fi / Ethernet uplink), and hal/machine_board.py, which builds a board's parts.
-from hal.interfaces import Clock, DigitalIn, DigitalOut, Watchdog
 
 def default_time():
     import time
@@ -38,7 +37,7 @@ def make_pin(machine, pin_id, role, *args, **kwargs):
         raise ValueError("pin %s=%r: %s" % (role, pin_id, exc))
 
 
-class MachineClock(Clock):
+class MachineClock:  # hal.interfaces.Clock
     """ms() from time.ticks_ms(), extended so it never wraps: ticks wrap every 2**30 ms (12.4 days) on
     32-bit ports, and ticks_diff is right for any two readings less than half of that apart. Every
     firmware task reads the clock many times a second, so consecutive readings are always that close."""
@@ -81,7 +80,7 @@ class MachineClock(Clock):
         self.set_utc(t[0], t[1], t[2], t[3], t[4], t[5])
 
 
-class PinOut(DigitalOut):
+class PinOut:  # hal.interfaces.DigitalOut
     """An output pin driving a relay driver or the RCD's TEST input. Created inactive, so nothing
     switches on at boot; active_low for drivers that switch on at 0."""
 
@@ -95,7 +94,7 @@ class PinOut(DigitalOut):
         self.pin.value(1 if self.on != self.active_low else 0)
 
 
-class PinIn(DigitalIn):
+class PinIn:  # hal.interfaces.DigitalIn
     """An input pin (contactor feedback, RCD outputs, e-stop, PE check) with an edge IRQ.
 
     The IRQ handler only schedules _changed through micropython.schedule (a hard handler must not
@@ -150,7 +149,7 @@ class PinIn(DigitalIn):
             view.notify(value)
 
 
-class PinView(DigitalIn):
+class PinView:  # hal.interfaces.DigitalIn
     """A second reader of a PinIn (the safety node beside the main controller), with its own callback."""
 
     def __init__(self, source):
@@ -168,7 +167,7 @@ class PinView(DigitalIn):
             self._callback(value)
 
 
-class MachineWatchdog(Watchdog):
+class MachineWatchdog:  # hal.interfaces.Watchdog
     """machine.WDT, started by the first feed(): the firmware's feeder task starts it, so a slow boot
     (Wi-Fi, storage recovery) cannot bite before anyone feeds. Once started it cannot be stopped."""
 

@@ -4,10 +4,9 @@
 # Portable subset.
 import asyncio
 
-from hal.interfaces import Network
 
 
-class UplinkNetwork(Network):
+class UplinkNetwork:  # hal.interfaces.Network
     """The WebSocket client (hal/ws_micro.py) behind a link that is brought up on the first connect
     (and again whenever it dropped), with the RTC set from NTP once, for OCPP timestamps."""
 

@@ -9,7 +9,6 @@
 import asyncio
 from array import array
 
-from hal.interfaces import PilotIn, PilotOut
 from hal.machine_hal import default_time
 
 PWM_FREQ_HZ = 1000  # fact sheet 1.1: 1 kHz, accepted 980..1020 Hz
@@ -17,7 +16,7 @@ PERIOD_US = 1000000 // PWM_FREQ_HZ
 DUTY_FULL = 65535  # duty_u16 of a constant high output
 
 
-class PwmPilotOut(PilotOut):
+class PwmPilotOut:  # hal.interfaces.PilotOut
     """The pilot generator over any PWM with duty_u16() (machine.PWM, or TimerSampler on STM32).
 
     duty_u16 = duty_permille * 65535 // 1000, rounded down: the EV reads a current of at most the
@@ -181,7 +180,7 @@ class TimerSampler:
         return (cp_mv(mv(sum(self._high) / self._n)), cp_mv(mv(sum(self._low) / self._n)))
 
 
-class SampledPilotIn(PilotIn):
+class SampledPilotIn:  # hal.interfaces.PilotIn
     """hal PilotIn over a sampler: wait() polls every poll_ms and returns once either plateau moved more
     than noise_mv from the levels last handed out, or at timeout_ms. noise_mv stays well under the
     300 mV hysteresis and 3 V spacing of the CP bands (firmware/pilot.py), so no real change is missed

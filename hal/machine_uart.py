@@ -2,11 +2,10 @@
 # the machine module comes in as a parameter (see hal/machine_hal.py).
 import asyncio
 
-from hal.interfaces import Uart
 from hal.machine_hal import PinOut, default_time
 
 
-class MachineUart(Uart):
+class MachineUart:  # hal.interfaces.Uart
     """machine.UART with async read(timeout_ms), and an RS-485 driver-enable pin if the board has one.
 
     read() polls uart.any() every poll_ms instead of wrapping the UART in asyncio.StreamReader: a

@@ -1,9 +1,8 @@
 # Storage kept in RAM (portable): for simulation, tests, and boards without a filesystem yet.
 # Atomic by construction; nothing survives a reset. hal/file_storage.py is the persistent store.
-from hal.interfaces import Storage
 
 
-class MemoryStorage(Storage):
+class MemoryStorage:  # hal.interfaces.Storage
     def __init__(self, records=None):
         self.records = dict(records or {})
         self.writes = 0

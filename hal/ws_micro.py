@@ -12,7 +12,7 @@ import os
 import struct
 
 from hal import websocket as ws
-from hal.interfaces import Connection, ConnectionClosed, Network
+from hal.parts import ConnectionClosed
 
 READ_BYTES = 1024  # one stream read; a bigger frame collects in the core's buffer
 
@@ -83,7 +83,7 @@ def _load_cert_chain(context, cert_file, key_file):
         context.load_cert_chain(der_blocks(cert_file, "CERTIFICATE")[0], der_blocks(key_file, "PRIVATE KEY")[0])
 
 
-class WsConnection(Connection):
+class WsConnection:  # hal.interfaces.Connection
     def __init__(self, client, close_timeout_ms):
         self.client = client
         self.subprotocol = client.subprotocol
@@ -227,7 +227,7 @@ class WsConnection(Connection):
                 pass
 
 
-class WsNetwork(Network):
+class WsNetwork:  # hal.interfaces.Network
     """The WebSocket client for boards. For wss://: ca_file verifies the server (required on
     MicroPython, which has no system CA store, unless verify_server=False); cert_file and key_file
     are the client certificate for mutual TLS (OCPP security profile 3); or ssl_context_factory()

@@ -1,5 +1,5 @@
 """`evse diagram`: the session table drawn as a Mermaid state diagram, by feeding firmware/session.py's
-TABLE to `transitions` (CPython only; the firmware never imports it)."""
+table to `transitions` (CPython only; the firmware never imports it)."""
 
 from transitions.extensions import GraphMachine
 
@@ -13,7 +13,7 @@ def machine():
         pass
 
     rows = [{"trigger": event, "source": state, "dest": nxt}
-            for (state, event), (nxt, _actions) in session.TABLE.items()]
+            for (state, event), (nxt, _actions) in session.table().items()]
     model = Model()
     GraphMachine(model=model, states=list(session.STATUS), transitions=rows, initial=session.IDLE,
                  graph_engine="mermaid", auto_transitions=False, show_conditions=False)

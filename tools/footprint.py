@@ -23,6 +23,7 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CPYTHON_HAL = ("sim.py", "ws_cpython.py")
 STEP_KB = 8
+QSTRS = {}  # the interpreter's string pool after the last import_costs(): micropython.qstr_info()
 
 
 def portable_files():
@@ -90,7 +91,7 @@ def import_order(entry="board.unix", at_import_time=True):
 
 
 _IMPORT_SCRIPT = """
-import gc, sys
+import gc, sys, micropython
 gc.collect()
 base = gc.mem_alloc()
 print("baseline", base)
@@ -102,6 +103,7 @@ for name in sys.argv[1:]:
     print("module", name, gc.mem_alloc() - before)
 gc.collect()
 print("total", gc.mem_alloc() - base)
+micropython.qstr_info()
 """
 
 
@@ -117,7 +119,10 @@ def import_costs(staging, order):
     costs, baseline, total = [], 0, 0
     for line in proc.stdout.splitlines():
         parts = line.split()
-        if parts[0] == "baseline":
+        if line.startswith("qstr pool:"):  # n_pool=7, n_qstr=1552, n_str_data_bytes=17274, n_total_bytes=45658
+            fields = dict(item.strip().split("=") for item in line[len("qstr pool:"):].split(","))
+            QSTRS.update((key, int(value)) for key, value in fields.items())
+        elif parts[0] == "baseline":
             baseline = int(parts[1])
         elif parts[0] == "module":
             costs.append((parts[1], int(parts[2])))
@@ -156,6 +161,7 @@ def main(args):
         compile_tree(staging)
         order = import_order()
         baseline, costs, total = import_costs(staging, order)
+        qstrs = dict(QSTRS)  # after the boot imports only
         lazy = [m for m in import_order(at_import_time=False) if m not in order]
         _, lazy_costs, lazy_total = import_costs(staging, order + lazy)
         lazy_costs = lazy_costs[len(order):]
@@ -165,6 +171,10 @@ def main(args):
         for name, cost in sorted(costs, key=lambda item: -item[1]):
             say("  %-32s %7d B" % (name, cost))
         say("all modules imported at boot: %d B (%.1f KB)" % (total, total / 1024))
+        say("  of which the interned-string pool (names and short strings of every module): %d strings, "
+            "%d B (%d B of characters); a module's figure above includes the pool's growth it caused,"
+            " which lands unevenly (the pool doubles)" % (qstrs.get("n_qstr", 0), qstrs.get("n_total_bytes", 0),
+                                                          qstrs.get("n_str_data_bytes", 0)))
         say("loaded on first use (lazy imports), %d B in all if every one is used:" % sum(c for _, c in lazy_costs))
         for name, cost in sorted(lazy_costs, key=lambda item: -item[1]):
             say("  %-32s %7d B" % (name, cost))
@@ -178,13 +188,15 @@ def main(args):
         say("session (default heap): PASS; after imports %d B, nodes built %d B (+%d), peak live %d B"
             % (mem["imported"], mem["built"], mem["built"] - mem["imported"], mem["peak_live"]))
         say("working set (peak live - after imports): %d B (%.1f KB)" % (working, working / 1024))
+        say("modules loaded during the session: %s" % (", ".join(mem.get("loaded_later", [])) or "none"))
         floor_kb = max(STEP_KB, (mem["peak_live"] // 1024) // STEP_KB * STEP_KB)
         say("smallest heap that passes (bisection from %d KB to 512 KB):" % floor_kb)
         heap_kb = smallest_heap_kb(staging, floor_kb - STEP_KB, 512, say)
         say("smallest -X heapsize passing the session: %d KB" % heap_kb)
         report = {"baseline_b": baseline, "imported_b": total, "modules": dict(costs), "lazy": dict(lazy_costs),
                   "session_imported_b": mem["imported"], "built_b": mem["built"], "peak_live_b": mem["peak_live"],
-                  "working_set_b": working, "smallest_heap_kb": heap_kb}
+                  "working_set_b": working, "smallest_heap_kb": heap_kb, "qstr_pool": qstrs,
+                  "loaded_during_session": mem.get("loaded_later", [])}
         if args.json:
             pathlib.Path(args.json).write_text(json.dumps(report, indent=2))
     return 0

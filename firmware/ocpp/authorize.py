@@ -16,10 +16,24 @@ class Authorizer:
         self.cp = cp  # the ChargePoint: config, storage, clock, link, adapter, log, tx, charger, ...
         config = cp.config
         self.cache = auth.AuthCache(cp.storage, CACHE_ENTRIES)
-        self.local_list = auth.LocalList(cp.storage, config["LocalAuthListMaxLength"],
-                                         config["SendLocalListMaxLength"])
-        for problem in self.cache.problems + self.local_list.problems:
+        for problem in self.cache.problems:
             cp.log("auth", problem)
+        # The Local Authorization List exists once the CSMS sent one (or one is stored): until then it is
+        # None, an empty list, and its module is not loaded (firmware/ocpp/local_list.py).
+        self.local_list = None
+        if cp.storage is not None and cp.storage.read(auth.LIST_KEY) is not None:
+            self._list()
+
+    def _list(self):
+        if self.local_list is None:
+            from firmware.ocpp.local_list import LocalList
+
+            config = self.cp.config
+            self.local_list = LocalList(self.cp.storage, config["LocalAuthListMaxLength"],
+                                        config["SendLocalListMaxLength"])
+            for problem in self.local_list.problems:
+                self.cp.log("auth", problem)
+        return self.local_list
 
     async def present(self, id_tag):
         """An idTag at the reader: start charging if it may (section 3.5), or stop the running
@@ -67,7 +81,9 @@ class Authorizer:
         """What the list (first) or the cache says of id_tag (an IdTagInfo), or None (section 3.5.3)."""
         now_s = self.now_s()
         config = self.cp.config
-        info = self.local_list.lookup(id_tag, now_s) if config["LocalAuthListEnabled"] else None
+        info = None
+        if self.local_list is not None and config["LocalAuthListEnabled"]:
+            info = self.local_list.lookup(id_tag, now_s)
         if info is None and config["AuthorizationCacheEnabled"]:
             info = self.cache.lookup(id_tag, now_s)
         return info
@@ -123,13 +139,18 @@ class Authorizer:
         return "Accepted" if _last(self.cache.problems) is last else "Rejected"
 
     def list_version(self):
-        return self.local_list.version(self.cp.config["LocalAuthListEnabled"])
+        """GetLocalListVersion (5.10): -1 when the list is not enabled, 0 while there is none."""
+        enabled = self.cp.config["LocalAuthListEnabled"]
+        if self.local_list is None:
+            return 0 if enabled else -1
+        return self.local_list.version(enabled)
 
     def send_local_list(self, update_type, version, entries):
-        last = _last(self.local_list.problems)
-        status = self.local_list.apply(update_type, version, entries, self.cp.config["LocalAuthListEnabled"])
-        if _last(self.local_list.problems) is not last:
-            self.cp.log("auth", self.local_list.problems[-1])
+        local_list = self._list()
+        last = _last(local_list.problems)
+        status = local_list.apply(update_type, version, entries, self.cp.config["LocalAuthListEnabled"])
+        if _last(local_list.problems) is not last:
+            self.cp.log("auth", local_list.problems[-1])
         return status
 
 

@@ -16,12 +16,14 @@ from firmware.ocpp.commands import CONNECTOR, Commands
 from firmware.ocpp.fwmgmt import FirmwareManagement
 from firmware.ocpp.security16 import Security
 from firmware.ocpp.link import CallFailed
-from firmware.ocpp.reservation import Reservations
-from firmware.ocpp.smart_charging import SmartCharging
 from firmware.ocpp.transaction import TransactionEvents
 from firmware.waiting import event_or_timeout
 
 BOOT_RETRY_S = 10  # BootNotification got a CALLERROR or no answer: try again after this
+# The storage records the optional parts leave (smart_charging.KEY, reservation.KEY): one present at
+# boot means that part is built at once; read here without importing the parts.
+SMART_KEY = "profiles"
+RESERVATION_KEY = "reservation"
 
 
 class ChargePoint(Commands, TransactionEvents):
@@ -56,8 +58,17 @@ class ChargePoint(Commands, TransactionEvents):
         for problem in self.availability.problems:
             self.log("boot", problem)
         self.auth = Authorizer(self)
-        self.reservations = Reservations(self)  # firmware/ocpp/reservation.py: ReserveNow, CancelReservation
-        self.smart = SmartCharging(self)  # firmware/ocpp/smart_charging.py: charging profiles -> the limit
+        # Optional parts, built on first use (properties below): a CSMS command for them, or at boot a
+        # record they left in storage. Most chargers never get a charging profile or a reservation, and
+        # on MicroPython's unix port their bytecode would take heap (issue #4's footprint).
+        self._smart = None
+        self._reservations = None
+        self.late_tasks = None  # the tasks of parts built after tasks() ran; Firmware.stop cancels them
+        if storage is not None:
+            if storage.read(SMART_KEY):
+                self.smart  # noqa: B018 (built now, from its record)
+            if storage.read(RESERVATION_KEY):
+                self.reservations  # noqa: B018
         self._recovered = []  # transactions the last boot left open, to stop once the tasks run
         self.boot_note = None  # why the last boot ended, if not a plain power-up: told to the CSMS once
         link.handler = self._handle
@@ -68,8 +79,36 @@ class ChargePoint(Commands, TransactionEvents):
 
     def tasks(self):
         tasks = [self.link.run(), self._serve_outbox(), self._heartbeat(), sampling.periodic(self),
-                 sampling.aligned(self), self.fwmgmt.run(), self.smart.run(), self.reservations.run()]
+                 sampling.aligned(self), self.fwmgmt.run()]
+        tasks += [part.run() for part in (self._smart, self._reservations) if part is not None]
+        self.late_tasks = []
         return tasks + self._recovery_tasks()
+
+    # Optional parts -----------------------------------------------------------------------------
+
+    @property
+    def smart(self):
+        """firmware/ocpp/smart_charging.py: charging profiles -> the charger's limit."""
+        if self._smart is None:
+            from firmware.ocpp.smart_charging import SmartCharging
+
+            self._smart = self._started(SmartCharging(self))
+        return self._smart
+
+    @property
+    def reservations(self):
+        """firmware/ocpp/reservation.py: ReserveNow, CancelReservation, the Reserved status."""
+        if self._reservations is None:
+            from firmware.ocpp.reservation import Reservations
+
+            self._reservations = self._started(Reservations(self))
+        return self._reservations
+
+    def _started(self, part):
+        # A part built after the tasks were created runs its own task from now on.
+        if self.late_tasks is not None:
+            self.late_tasks.append(asyncio.create_task(part.run()))
+        return part
 
     async def _on_connect(self):
         connection = self.link.connects  # a newer connection runs its own boot loop; this one then ends
@@ -189,7 +228,7 @@ class ChargePoint(Commands, TransactionEvents):
         status, error_code, info = self.charger.connector_status()
         if status != "Faulted" and self.tx is None and not self.availability.operative(CONNECTOR):
             status = "Unavailable"
-        elif status == "Available" and self.reservations.active() is not None:
+        elif status == "Available" and self._reservations is not None and self._reservations.active() is not None:
             status = "Reserved"  # firmware/ocpp/reservation.py
         return status, error_code, info
 
@@ -207,7 +246,7 @@ class ChargePoint(Commands, TransactionEvents):
 
     async def present_token(self, id_tag):
         """An RFID tag at the reader (firmware/ocpp/authorize.py). True if it was accepted."""
-        if self.tx is None and not await self.reservations.admits(id_tag):
+        if self.tx is None and self._reservations is not None and not await self._reservations.admits(id_tag):
             self.log("authorize", "refused: the connector is reserved for another idTag")
             return False
         return await self.auth.present(id_tag)
@@ -215,26 +254,32 @@ class ChargePoint(Commands, TransactionEvents):
     def remote_start(self, id_tag, connector_id, charging_profile=None):
         """Commands.remote_start, refused for a bad chargingProfile (firmware/ocpp/smart_charging.py) or an
         idTag other than the reserved one (with AuthorizeRemoteTxRequests, present_token checks that)."""
-        smart = self.smart
-        if not smart.remote_start_profile(id_tag, charging_profile) or not (
-                self.config["AuthorizeRemoteTxRequests"] or self.reservations.admits_known(id_tag)):
-            smart.pending = None
+        smart = self.smart if charging_profile is not None else self._smart
+        reservations = self._reservations
+        if (smart is not None and not smart.remote_start_profile(id_tag, charging_profile)) or not (
+                self.config["AuthorizeRemoteTxRequests"] or reservations is None
+                or reservations.admits_known(id_tag)):
+            if smart is not None:
+                smart.pending = None
             return "Rejected"
         status = Commands.remote_start(self, id_tag, connector_id)
-        if status != "Accepted":
+        if status != "Accepted" and smart is not None:
             smart.pending = None
         return status
 
     def tx_started(self):
         TransactionEvents.tx_started(self)
-        self.smart.tx_started(self.tx)
+        if self._smart is not None:
+            self._smart.tx_started(self.tx)
         # Set before the meter's first reading writes the StartTransaction record, which carries it
         # (firmware/ocpp/transaction.py).
-        self.tx.reservation_id = self.reservations.tx_started(self.tx)
+        if self._reservations is not None:
+            self.tx.reservation_id = self._reservations.tx_started(self.tx)
 
     def tx_ended(self, reason):
         TransactionEvents.tx_ended(self, reason)
-        self.smart.tx_ended()
+        if self._smart is not None:
+            self._smart.tx_ended()
 
     async def _handle(self, call):
         return await self.adapter.handle(self, call)

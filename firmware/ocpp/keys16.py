@@ -29,74 +29,149 @@ SEND_LIST_MAX = 100  # entries in one SendLocalList.req
 # does not keep until the next boot.
 REBOOT_REQUIRED = ("ConnectionTimeOut", "MaxCurrent")
 
-# name: (type, default, access, limits). Types: bool, int, csl (comma-separated list), phases (a CSL of
-# "<connectorId>.<rotation>", section 9.1.7), hex. limits: (min, max) for an int; (allowed items or
-# None, most items) for a CSL; for a bool the values that may be set (a value the charger cannot honour
-# is Rejected); (fewest, most digits) for hex.
-KEYS = {
-    # Core (section 9.1)
-    "AllowOfflineTxForUnknownId": ("bool", False, RW, None),
-    "AuthorizationCacheEnabled": ("bool", True, RW, None),
-    "AuthorizeRemoteTxRequests": ("bool", False, RW, None),
-    "ClockAlignedDataInterval": ("int", 0, RW, (0, 86400)),
-    "ConnectionTimeOut": ("int", 60, RW, (1, 3600)),
-    "ConnectorPhaseRotation": ("phases", "1.Unknown", RW, (None, 2)),
-    "ConnectorPhaseRotationMaxLength": ("int", 2, R, None),
-    "GetConfigurationMaxKeys": ("int", 50, R, None),
-    "HeartbeatInterval": ("int", 86400, RW, (1, 604800)),
-    "LocalAuthorizeOffline": ("bool", True, RW, None),
-    "LocalPreAuthorize": ("bool", False, RW, None),
-    "MeterValuesAlignedData": ("csl", "Energy.Active.Import.Register", RW, (MEASURANDS, CSL_MAX_ITEMS)),
-    "MeterValuesAlignedDataMaxLength": ("int", CSL_MAX_ITEMS, R, None),
-    "MeterValuesSampledData": ("csl", ",".join(MEASURANDS), RW, (MEASURANDS, CSL_MAX_ITEMS)),
-    "MeterValuesSampledDataMaxLength": ("int", CSL_MAX_ITEMS, R, None),
-    "MeterValueSampleInterval": ("int", 60, RW, (0, 86400)),
-    "NumberOfConnectors": ("int", 1, R, None),
-    "ResetRetries": ("int", 2, RW, (0, 10)),
-    # The session always ends the transaction when the EV unplugs (firmware/session.py): false is Rejected.
-    "StopTransactionOnEVSideDisconnect": ("bool", True, RW, (True,)),
-    "StopTransactionOnInvalidId": ("bool", True, RW, None),
-    "StopTxnAlignedData": ("csl", "", RW, (MEASURANDS, CSL_MAX_ITEMS)),
-    "StopTxnAlignedDataMaxLength": ("int", CSL_MAX_ITEMS, R, None),
-    "StopTxnSampledData": ("csl", "Energy.Active.Import.Register", RW, (MEASURANDS, CSL_MAX_ITEMS)),
-    "StopTxnSampledDataMaxLength": ("int", CSL_MAX_ITEMS, R, None),
-    "SupportedFeatureProfiles": ("csl", ",".join(PROFILES), R, None),
-    "SupportedFeatureProfilesMaxLength": ("int", 6, R, None),
-    "TransactionMessageAttempts": ("int", 3, RW, (1, 100)),
-    "TransactionMessageRetryInterval": ("int", 60, RW, (1, 86400)),
-    # No connector lock (a tethered cable or a plain socket): nothing to unlock, both values hold.
-    "UnlockConnectorOnEVSideDisconnect": ("bool", True, RW, None),
-    # Stored; the link does not send WebSocket pings yet (docs/ocpp16.md).
-    "WebSocketPingInterval": ("int", 0, RW, (0, 86400)),
-    # Local Auth List Management (section 9.2)
-    "LocalAuthListEnabled": ("bool", True, RW, None),
-    "LocalAuthListMaxLength": ("int", LOCAL_LIST_MAX, R, None),
-    "SendLocalListMaxLength": ("int", SEND_LIST_MAX, R, None),
-    # Reservation (section 9.3, firmware/ocpp/reservation.py): the connector only, not connector 0.
-    "ReserveConnectorZeroSupported": ("bool", False, R, None),
-    # Smart Charging (section 9.4): the limits firmware/ocpp/smart_charging.py gives smart.Profiles.
-    "ChargeProfileMaxStackLevel": ("int", 8, R, None),
-    "ChargingScheduleAllowedChargingRateUnit": ("csl", "Current,Power", R, None),
-    "ChargingScheduleMaxPeriods": ("int", 24, R, None),
-    "ConnectorSwitch3to1PhaseSupported": ("bool", False, R, None),
-    "MaxChargingProfilesInstalled": ("int", 16, R, None),
-    # Vendor key: the installation's current limit per phase, A.
-    "MaxCurrent": ("int", 32, RW, (6, 80)),
-    # Security whitepaper ed. 2 section 7 (firmware/ocpp/security16.py): SecurityProfile only goes up, and
-    # only to a profile whose prerequisites are installed (security16.change_profile checks both).
-    "SecurityProfile": ("int", 0, RW, (0, 3)),
-    "CertificateStoreMaxLength": ("int", 10, R, None),  # firmware/security/certstore.py default
-    "CertificateSignedMaxChainSize": ("int", 10000, R, None),  # CertificateSigned.req certificateChain max
-    "AdditionalRootCertificateCheck": ("bool", False, R, None),
-    # The O of the CSR subject (A02.FR.13; firmware/ocpp/certsign16.py). The whitepaper types it a plain
-    # string; config.py has no such type, so it is a one-item CSL: trimmed, and a comma is Rejected.
-    # "" (no CPO known yet): SignChargePointCertificate is Rejected until the CSMS sets it.
-    "CpoName": ("csl", "", RW, (None, 1)),
-}
+# One key per line: name, type, access, limits, default (the rest of the line; nothing: no default).
+# Types: bool, int, csl (comma-separated list), phases (a CSL of "<connectorId>.<rotation>", section
+# 9.1.7), hex, str. Limits ("-": none): "min..max" for an int, "fewest..most" bytes of UTF-8 for a str; "<items>/<most>" for a CSL, items "measurands"
+# (MEASURANDS) or "-" (any); for a bool the only value that may be set (a value the charger cannot honour
+# is Rejected); "fewest..most" digits for hex. A CSL's default "*" is every item it allows.
+# Text rather than a dict of tuples: on MicroPython the dict took ~10 KB of heap, this its characters
+# (issue #4). spec() reads one key; names() lists them.
+_TABLE = """
+# name                                 type   acc limits          default
+# Core (section 9.1)
+AllowOfflineTxForUnknownId              bool   RW  -               false
+AuthorizationCacheEnabled               bool   RW  -               true
+AuthorizeRemoteTxRequests               bool   RW  -               false
+ClockAlignedDataInterval                int    RW  0..86400        0
+ConnectionTimeOut                       int    RW  1..3600         60
+ConnectorPhaseRotation                  phases RW  -/2             1.Unknown
+ConnectorPhaseRotationMaxLength         int    R   -               2
+GetConfigurationMaxKeys                 int    R   -               50
+HeartbeatInterval                       int    RW  1..604800       86400
+LocalAuthorizeOffline                   bool   RW  -               true
+LocalPreAuthorize                       bool   RW  -               false
+MeterValuesAlignedData                  csl    RW  measurands/5    Energy.Active.Import.Register
+MeterValuesAlignedDataMaxLength         int    R   -               5
+MeterValuesSampledData                  csl    RW  measurands/5    *
+MeterValuesSampledDataMaxLength         int    R   -               5
+MeterValueSampleInterval                int    RW  0..86400        60
+NumberOfConnectors                      int    R   -               1
+ResetRetries                            int    RW  0..10           2
+# The session always ends the transaction when the EV unplugs (firmware/session.py): false is Rejected.
+StopTransactionOnEVSideDisconnect       bool   RW  true            true
+StopTransactionOnInvalidId              bool   RW  -               true
+StopTxnAlignedData                      csl    RW  measurands/5
+StopTxnAlignedDataMaxLength             int    R   -               5
+StopTxnSampledData                      csl    RW  measurands/5    Energy.Active.Import.Register
+StopTxnSampledDataMaxLength             int    R   -               5
+SupportedFeatureProfiles                csl    R   -               Core,FirmwareManagement,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging
+SupportedFeatureProfilesMaxLength       int    R   -               6
+TransactionMessageAttempts              int    RW  1..100          3
+TransactionMessageRetryInterval         int    RW  1..86400        60
+# No connector lock (a tethered cable or a plain socket): nothing to unlock, both values hold.
+UnlockConnectorOnEVSideDisconnect       bool   RW  -               true
+# The link pings on it (firmware/ocpp/link.py); 0 turns pings off.
+WebSocketPingInterval                   int    RW  0..86400        0
+# Local Auth List Management (section 9.2)
+LocalAuthListEnabled                    bool   RW  -               true
+LocalAuthListMaxLength                  int    R   -               100
+SendLocalListMaxLength                  int    R   -               100
+# Reservation (section 9.3, firmware/ocpp/reservation.py): the connector only, not connector 0.
+ReserveConnectorZeroSupported           bool   R   -               false
+# Smart Charging (section 9.4): the limits firmware/ocpp/smart_charging.py gives smart.Profiles.
+ChargeProfileMaxStackLevel              int    R   -               8
+ChargingScheduleAllowedChargingRateUnit csl    R   -               Current,Power
+ChargingScheduleMaxPeriods              int    R   -               24
+ConnectorSwitch3to1PhaseSupported       bool   R   -               false
+MaxChargingProfilesInstalled            int    R   -               16
+# Vendor key: the installation's current limit per phase, A.
+MaxCurrent                              int    RW  6..80           32
+# Security whitepaper ed. 2 section 7 (firmware/ocpp/security16.py): SecurityProfile only goes up, and
+# only to a profile whose prerequisites are installed (security16.change_profile checks both).
+SecurityProfile                         int    RW  0..3            0
+# CertificateStoreMaxLength: firmware/security/certstore.py's default; CertificateSignedMaxChainSize: the
+# most characters a CertificateSigned.req certificateChain may have.
+CertificateStoreMaxLength               int    R   -               10
+CertificateSignedMaxChainSize           int    R   -               10000
+AdditionalRootCertificateCheck          bool   R   -               false
+# The O of the CSR subject (A02.FR.13; firmware/ocpp/certsign16.py), at most 64 bytes of UTF-8 (X.520's
+# bound for an organization name). Empty (no CPO known yet): SignChargePointCertificate is Rejected.
+CpoName                                 str    RW  0..64
+# Write-only (security whitepaper ed. 2 section 2.1; fact sheet 4.1): never read back. AuthorizationKey is
+# 16..20 bytes, given as 32..40 hex digits: the Basic auth password of security profiles 1 and 2
+# (firmware/ocpp/security16.py).
+AuthorizationKey                        hex    W   32..40
+"""
 
-# Write-only keys (security whitepaper ed. 2 section 2.1; fact sheet 4.1): never read back.
-# AuthorizationKey is 16..20 bytes, given as 32..40 hex digits: the Basic auth password of security
-# profiles 1 and 2 (firmware/ocpp/security16.py).
-SECRETS = {
-    "AuthorizationKey": ("hex", None, W, (32, 40)),
-}
+
+_NAME_W = 40  # columns of _TABLE: the name, then type, access and limits; the default from _DEFAULT_AT
+_DEFAULT_AT = 67
+
+
+def _plain(name):
+    # A name that could be a key: a non-empty string without blanks, not a comment line.
+    return isinstance(name, str) and name != "" and name[0] != "#" and " " not in name and "\n" not in name
+
+
+def _find(name):
+    """The offset of the newline before name's line in _TABLE, or -1."""
+    return _TABLE.find("\n" + name + " ") if _plain(name) else -1
+
+
+def names():
+    """Every key, in table order (the write-only one too)."""
+    found = []
+    for line in _TABLE.split("\n"):
+        if line and line[0] != "#":
+            found.append(line[:line.find(" ")])
+    return found
+
+
+def canonical(name):
+    """The key as spelt here for a name in any case, or None for a key this charger does not have.
+    OCPP 1.6 types the key of Get/ChangeConfiguration as CiString50Type: case-insensitive."""
+    if _find(name) >= 0:
+        return name
+    if not _plain(name):
+        return None
+    low = name.lower()
+    at = _TABLE.find("\n")
+    while at >= 0:
+        end = at + 1 + len(name)
+        if _TABLE[end:end + 1] == " " and _TABLE[at + 1:end].lower() == low:
+            return _TABLE[at + 1:end]
+        at = _TABLE.find("\n", at + 1)
+    return None
+
+
+def _limits(kind, text):
+    if text == "-":
+        return None
+    if kind == "bool":
+        return tuple(value == "true" for value in text.split(","))
+    if kind == "int" or kind == "hex" or kind == "str":
+        low, _, high = text.partition("..")
+        return int(low), int(high)
+    allowed, _, most = text.partition("/")
+    return (MEASURANDS if allowed == "measurands" else None), int(most)
+
+
+def spec(name):
+    """(type, default, access, limits) of a key, typed (a bool default is True/False, an int's an int,
+    a secret without a value None); KeyError for a key this charger does not have."""
+    at = _find(name)
+    if at < 0:
+        raise KeyError(name)
+    line = _TABLE[at + 1:_TABLE.find("\n", at + 1)]
+    kind, access, limits = line[_NAME_W:_DEFAULT_AT].split()
+    default = line[_DEFAULT_AT:] if len(line) > _DEFAULT_AT else None
+    limits = _limits(kind, limits)
+    if kind == "bool":
+        default = default == "true"
+    elif kind == "int":
+        default = int(default)
+    elif default == "*":
+        default = ",".join(limits[0])
+    elif default is None and kind != "hex":
+        default = ""
+    return kind, default, access, limits

@@ -5,7 +5,7 @@ import asyncio
 
 from firmware.ocpp import rpc as _rpc
 from firmware.waiting import event_or_timeout
-from hal.interfaces import ConnectionClosed
+from hal.parts import ConnectionClosed
 
 BACKOFF_MIN_MS = 1000  # first reconnect wait; doubled per failure (OCPP 2.0.1 RetryBackOff* practice)
 BACKOFF_MAX_MS = 60000
@@ -54,7 +54,12 @@ class Link:
         while not self._stopping:
             try:
                 self._conn = await self.network.connect(self.url, self.subprotocol, self.headers)
-            except (OSError, ConnectionClosed):
+            except Exception as exc:  # noqa: BLE001
+                # Refused or unreachable (OSError, ConnectionClosed), and also what a connect should not
+                # raise but can on a board: a MemoryError in a fragmented heap, a TLS library's own
+                # error. Each is one failed attempt; the link never gives up.
+                if self.trace is not None and not isinstance(exc, (OSError, ConnectionClosed)):
+                    self.trace("error", "connect: %s: %s" % (type(exc).__name__, exc))
                 await self._pause(self._jittered(backoff_ms))
                 backoff_ms = min(backoff_ms * 2, BACKOFF_MAX_MS)
                 continue

@@ -1,12 +1,19 @@
 # OCPP 1.6J message adapter: builds the 1.6 payloads for what the charge point wants to say, reads
 # the CSMS's answers, and turns the CSMS's commands into calls on the version-independent core.
 # OCPP 2.0.1 will be a second module with the same functions over the same core.
-from firmware.ocpp.core16 import CSMS_ACTIONS, handle  # noqa: F401 (the adapter's incoming side)
 
 SUBPROTOCOL = "ocpp1.6"
 VERSION = "1.6"
 ID_TOKEN_MAX = 20  # CiString20Type, OCPP 1.6 section 7.28
 
+
+async def handle(cp, call):
+    """The .conf payload for a CALL of the CSMS (firmware/ocpp/core16.py); raises RpcError.
+    The handlers load with the first CALL: a charger whose CSMS sends none does not carry them (on
+    MicroPython's unix port their bytecode would take ~8 KB of heap, issue #4)."""
+    from firmware.ocpp import core16
+
+    return await core16.handle(cp, call)
 
 
 def boot(info):

@@ -68,25 +68,25 @@ def check_parts(main_board, safety_board):
         assert hasattr(main_board, name), name
     for name in SAFETY_PARTS:
         assert hasattr(safety_board, name), name
-    assert isinstance(main_board.clock, interfaces.Clock)
-    assert isinstance(main_board.pilot_out, interfaces.PilotOut)
+    assert interfaces.missing(main_board.clock, interfaces.Clock) == []
+    assert interfaces.missing(main_board.pilot_out, interfaces.PilotOut) == []
     for board in (main_board, safety_board):
-        assert isinstance(board.pilot_in, interfaces.PilotIn)
-        assert isinstance(board.contactor_feedback, interfaces.DigitalIn)
+        assert interfaces.missing(board.pilot_in, interfaces.PilotIn) == []
+        assert interfaces.missing(board.contactor_feedback, interfaces.DigitalIn) == []
         assert board.reset_cause in ("power", "watchdog", "soft", "hard")
-    assert isinstance(main_board.contactor, interfaces.DigitalOut)
-    assert isinstance(main_board.meter_uart, interfaces.Uart)
-    assert isinstance(main_board.storage, interfaces.Storage)
-    assert isinstance(main_board.network, interfaces.Network)
-    assert isinstance(main_board.watchdog, interfaces.Watchdog)
+    assert interfaces.missing(main_board.contactor, interfaces.DigitalOut) == []
+    assert interfaces.missing(main_board.meter_uart, interfaces.Uart) == []
+    assert interfaces.missing(main_board.storage, interfaces.Storage) == []
+    assert interfaces.missing(main_board.network, interfaces.Network) == []
+    assert interfaces.missing(main_board.watchdog, interfaces.Watchdog) == []
     assert main_board.safety_link is None and safety_board.link is None  # board/runner.py joins them
     for name in ("relay", "rcd_test"):
-        assert isinstance(getattr(safety_board, name), interfaces.DigitalOut)
+        assert interfaces.missing(getattr(safety_board, name), interfaces.DigitalOut) == []
     for name in ("rcd_ac", "rcd_dc", "estop", "pe_fault"):
-        assert isinstance(getattr(safety_board, name), interfaces.DigitalIn)
+        assert interfaces.missing(getattr(safety_board, name), interfaces.DigitalIn) == []
     assert sorted(safety_board.temperatures) == ["ambient", "connector", "power_path"]
     for sensor in safety_board.temperatures.values():
-        assert isinstance(sensor, interfaces.TemperatureIn)
+        assert interfaces.missing(sensor, interfaces.TemperatureIn) == []
     for key in INFO_KEYS:
         assert key in main_board.info, key
     assert safety_board.info == {"ventilation": False}

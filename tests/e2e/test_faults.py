@@ -107,7 +107,7 @@ async def stays(rig, clock, seconds, status, error_code):
 def check_status_pairs(rig):
     """Every StatusNotification pairs its status and errorCode as issue #3 says: Faulted with the error of
     a fault, any other status with NoError or a warning's errorCode (temp_derate: HighTemperature)."""
-    warnings = {faults.ocpp16_error(c) for c in faults.CATALOGUE if faults.severity(c) == faults.WARNING}
+    warnings = {faults.ocpp16_error(c) for c in faults.CODES if faults.severity(c) == faults.WARNING}
     for record in rig.station.statuses:
         pair = (record["status"], record["error_code"])
         if record["status"] == "Faulted":

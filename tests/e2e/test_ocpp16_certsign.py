@@ -131,7 +131,7 @@ def test_cpo_name_is_set_by_the_csms_and_an_empty_one_refuses_the_trigger():
         assert await st.extended_trigger_message("SignChargePointCertificate") == {"status": "Rejected"}
         await asyncio.sleep(0.2)
         assert st.sign_requests == [] and rig.storage.read(csr.PENDING_KEY) is None
-        assert await st.change_configuration("CpoName", "ACME, Inc.") == {"status": "Rejected"}  # one item
+        assert await st.change_configuration("CpoName", "x" * 65) == {"status": "Rejected"}  # over 64 bytes
         assert await st.change_configuration("CpoName", CPO) == {"status": "Accepted"}
         assert (await st.get_configuration(["CpoName"]))["configurationKey"][0]["value"] == CPO
         check_csr(await sign_request(rig, clock), rig.storage)

@@ -1,8 +1,9 @@
 # portable
 # OCPP 1.6 local authorization (section 3.5): Authorization Cache, Local Authorization List, decide().
 from firmware.ocpp.auth import (
-    AuthCache, AuthError, LocalList, decide, learn, CACHE_KEY, LIST_KEY,
+    AuthCache, AuthError, decide, learn, CACHE_KEY, LIST_KEY,
 )
+from firmware.ocpp.local_list import LocalList
 from hal.memory import MemoryStorage
 from tests.portable import raises
 

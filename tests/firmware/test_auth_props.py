@@ -1,7 +1,8 @@
 """Properties of the local authorization stores (firmware/ocpp/auth.py) for every sequence of inputs."""
 from hypothesis import given, strategies as st
 
-from firmware.ocpp.auth import AuthCache, LocalList
+from firmware.ocpp.auth import AuthCache
+from firmware.ocpp.local_list import LocalList
 from hal.memory import MemoryStorage
 
 T0 = 1700000000

@@ -381,3 +381,34 @@ def test_supported_feature_profiles_name_known_profiles_core_local_list_and_trig
     assert {"Core", "LocalAuthListManagement", "RemoteTrigger"} <= set(profiles)
     assert set(profiles) <= {"Core", "FirmwareManagement", "LocalAuthListManagement", "Reservation", "SmartCharging",
                              "RemoteTrigger"}  # OCPP 1.6 section 3.3
+
+
+def test_the_key_table_rows_are_aligned_typed_and_agree_with_the_named_figures():
+    from firmware.ocpp import keys16
+
+    for name in keys16.names():
+        kind, default, access, limits = keys16.spec(name)
+        assert kind in ("bool", "int", "csl", "phases", "hex", "str"), name
+        assert access in (cfg.R, cfg.RW, cfg.W), name
+        if access != cfg.W and kind != "csl":
+            assert parse(name, cfg.render(default)) == default, name  # a default its own rules accept
+    assert keys16.spec("SupportedFeatureProfiles")[1] == ",".join(keys16.PROFILES)
+    assert keys16.spec("MeterValuesSampledData")[1] == ",".join(keys16.MEASURANDS)
+    for name in ("MeterValuesAlignedData", "MeterValuesSampledData", "StopTxnAlignedData", "StopTxnSampledData"):
+        assert keys16.spec(name)[3] == (keys16.MEASURANDS, keys16.CSL_MAX_ITEMS), name
+        assert keys16.spec(name + "MaxLength")[1] == keys16.CSL_MAX_ITEMS, name
+    assert keys16.spec("LocalAuthListMaxLength")[1] == keys16.LOCAL_LIST_MAX
+    assert keys16.spec("SendLocalListMaxLength")[1] == keys16.SEND_LIST_MAX
+    assert keys16.spec("AuthorizationKey") == ("hex", None, cfg.W, (32, 40))
+    assert keys16.spec("StopTransactionOnEVSideDisconnect")[3] == (True,)
+
+
+def test_key_names_are_matched_whole_and_case_insensitively_never_across_columns_or_comments():
+    from firmware.ocpp import keys16
+
+    assert keys16.canonical("heartbeatinterval") == "HeartbeatInterval"
+    assert keys16.canonical("HEARTBEATINTERVAL") == "HeartbeatInterval"
+    for bad in ("Heartbeat", "HeartbeatIntervalX", "", None, 7, "# Core", "#", "HeartbeatInterval int",
+                "heartbeatinterval     ", "name", "\nHeartbeatInterval", "AllowOfflineTxForUnknownId bool"):
+        assert keys16.canonical(bad) is None, bad
+        raises(KeyError, keys16.spec, bad)

@@ -10,7 +10,7 @@ def test_every_fault_has_a_known_severity_latch_and_ocpp16_error_code():
                "InternalError", "LocalListConflict", "OtherError", "OverCurrentFailure", "OverVoltage",
                "PowerMeterFailure", "PowerSwitchFailure", "ReaderFailure", "ResetFailure", "UnderVoltage",
                "WeakSignal")  # OCPP 1.6 ChargePointErrorCode
-    for code, entry in faults.CATALOGUE.items():
+    for code, entry in faults.catalogue().items():
         severity, latch, retry_ms, cap, error16, node, text = entry
         assert severity in (faults.WARNING, faults.ERROR, faults.CRITICAL), code
         assert latch in (faults.SELF, faults.UNPLUG, faults.RESET, faults.RETRY), code
@@ -18,7 +18,7 @@ def test_every_fault_has_a_known_severity_latch_and_ocpp16_error_code():
         assert error16 in codes16, code
         assert node in ("main", "safety") and text, code
     for code in faults.SAFETY_CODES:
-        assert faults.CATALOGUE[code][5] == "safety"
+        assert faults.catalogue()[code][5] == "safety"
 
 
 def test_unknown_code_is_a_clear_error():
@@ -99,3 +99,16 @@ def test_retry_latch_clears_at_unplug_and_counts_again_from_zero():
     latches.raise_("pe_loss", 10)
     latches.gone("pe_loss", 11)
     assert latches.poll(10 + faults.GFI_RETRY_MS) == ["pe_loss"]
+
+
+def test_the_catalogue_text_keeps_the_named_retry_figures_and_one_description_per_code():
+    table = faults.catalogue()
+    assert sorted(table) == sorted(faults.CODES)
+    assert table["rcd_ac"][2:4] == (faults.GFI_RETRY_MS, faults.GFI_RETRY_CAP)
+    assert table["pe_loss"][2:4] == (faults.GFI_RETRY_MS, faults.GFI_RETRY_CAP)
+    assert table["grid_overvoltage"][2:4] == (faults.OVERVOLTAGE_RETRY_MS, faults.OVERVOLTAGE_RETRY_CAP)
+    assert faults.description("pe_loss") == "protective earth missing"
+    # A code that is only the start of another one's name is not that one.
+    raises(KeyError, faults.severity, "rcd")
+    raises(KeyError, faults.severity, "")
+    raises(KeyError, faults.severity, None)

@@ -461,6 +461,33 @@ def test_refused_connects_back_off_from_the_start():
     run(story)
 
 
+def test_a_connect_that_raises_something_unexpected_is_one_failed_attempt_not_the_end_of_the_link():
+    # Seen under MicroPython in a small heap: a MemoryError inside connect killed the link task for good.
+    async def story(clock):
+        csms = Csms(clock)
+        network = CountingNetwork(clock, acceptor=csms.accept)
+        failures = [MemoryError("memory allocation failed, allocating 1025 bytes"), ValueError("TLS said no")]
+        connect = network.connect
+
+        async def flaky(url, subprotocol, headers=None):
+            if failures:
+                network.attempts_ms.append(clock.ms())
+                raise failures.pop(0)
+            return await connect(url, subprotocol, headers)
+
+        network.connect = flaky
+        traced = []
+        link = Link(network, URL, "ocpp1.6", Rpc(), clock, Handler(), trace=lambda *a: traced.append(a))
+        task = asyncio.create_task(link.run())
+        await csms.connection(1)
+        await link.online.wait()
+        assert network.attempts_ms[:2] == [0, 1000]  # backed off like a refused connect
+        assert [t[1].split(":")[1].strip() for t in traced if t[0] == "error"] == ["MemoryError", "ValueError"]
+        await finish(link, task)
+
+    run(story)
+
+
 def test_stop_ends_run_and_closes_the_connection():
     async def story(clock):
         link, csms, network, task, _ = await start(clock)

@@ -53,6 +53,19 @@ def test_contactor_forced_open_6s_after_pwm_stops_while_ev_stays_in_c():
     assert ses.stop_reason == "Local"
 
 
+def test_a_stop_while_pausing_still_opens_6s_after_the_pwm_went_off():
+    # Found by test_session_props: PAUSING -> STOPPING used to disarm the 6 s timer, so an EV that
+    # stayed in C after the limit fell below 6 A kept the contactor closed for ever once stopped.
+    ses = charging_session()
+    ses.handle("limit_low", 1000)
+    assert (ses.state, ses.pilot, ses.contactor) == (s.PAUSING, "x1", True)
+    ses.handle("stop", 4000, "Remote")
+    assert ses.state == s.STOPPING and ses.contactor
+    assert ses.poll(1000 + s.PWM_OFF_TO_OPEN_MS - 1) == []
+    assert ses.poll(1000 + s.PWM_OFF_TO_OPEN_MS) == [("contactor", False)]
+    assert ses.state == s.FINISHING and ses.stop_reason == "Remote"
+
+
 def test_state_d_without_ventilation_is_refused():
     ses = Session(ventilation=False)
     ses.handle("cp_B", 0)
@@ -144,9 +157,9 @@ def test_authorization_while_limit_low_offers_nothing():
 
 def test_every_state_has_a_status_and_a_way_out_on_unplug_or_fault():
     for state in s.STATUS:
-        assert (state, "fault") in s.TABLE or state in (s.FAULT, s.INOPERATIVE)
+        assert (state, "fault") in s.table() or state in (s.FAULT, s.INOPERATIVE)
         if state not in (s.IDLE, s.FAULT, s.INOPERATIVE, s.WAIT_PLUG):
-            assert (state, "cp_A") in s.TABLE, state
+            assert (state, "cp_A") in s.table(), state
 
 
 def test_ev_asking_for_ventilation_while_pwm_is_off_is_cut_at_once():

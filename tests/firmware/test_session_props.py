@@ -75,7 +75,7 @@ def test_a_transaction_that_ends_always_has_an_ocpp_stop_reason(steps):
 
 
 def test_table_rows_name_known_states_and_actions():
-    actions = {"close", "open", "x1", "pwm", "f", "timer_6s", "timer_fault", "timer_plug"}
-    for (state, _event), (nxt, acts) in s.TABLE.items():
+    actions = {"close", "open", "x1", "pwm", "f", "timer_6s", "timer_fault", "timer_plug", "keep_timer"}
+    for (state, _event), (nxt, acts) in s.table().items():
         assert state in s.STATUS and nxt in s.STATUS
         assert set(acts) <= actions

@@ -37,7 +37,7 @@ def on_rig(story, seed=1):
 
 
 def test_every_fault_of_the_catalogue_has_an_injector():
-    from firmware.faults import CATALOGUE
+    from firmware.faults import CODES as CATALOGUE
 
     assert set(CATALOGUE) == set(CATALOGUE_FAULTS)
     assert set(CATALOGUE_FAULTS) <= set(FAULTS)
