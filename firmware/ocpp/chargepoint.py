@@ -13,20 +13,15 @@ from firmware.ocpp import sampling
 from firmware.ocpp.authorize import Authorizer
 from firmware.ocpp.availability import Availability
 from firmware.ocpp.commands import CONNECTOR, Commands
-from firmware.ocpp.fwmgmt import FirmwareManagement
-from firmware.ocpp.security16 import Security
 from firmware.ocpp.link import CallFailed
+from firmware.ocpp.parts import Parts
 from firmware.ocpp.transaction import TransactionEvents
 from firmware.waiting import event_or_timeout
 
 BOOT_RETRY_S = 10  # BootNotification got a CALLERROR or no answer: try again after this
-# The storage records the optional parts leave (smart_charging.KEY, reservation.KEY): one present at
-# boot means that part is built at once; read here without importing the parts.
-SMART_KEY = "profiles"
-RESERVATION_KEY = "reservation"
 
 
-class ChargePoint(Commands, TransactionEvents):
+class ChargePoint(Commands, TransactionEvents, Parts):
     def __init__(self, adapter, link, config, clock, charger, info, log=None, storage=None, reset_cause="power"):
         self.adapter = adapter
         self.link = link
@@ -52,23 +47,13 @@ class ChargePoint(Commands, TransactionEvents):
         self._last_status = None
         self._cp_status = "Available"  # of connector 0, as the CSMS last heard it
         self.storage = storage
-        self.fwmgmt = FirmwareManagement(self)  # firmware/ocpp/fwmgmt.py: UpdateFirmware, GetDiagnostics
-        self.security = Security(self)  # firmware/ocpp/security16.py: security profiles and events
+        # The logbook, the security event store and the optional parts (firmware/ocpp/parts.py: smart
+        # charging, reservations, firmware management, security), each built on first use.
+        self._build_parts()
         self.availability = Availability(storage)
         for problem in self.availability.problems:
             self.log("boot", problem)
         self.auth = Authorizer(self)
-        # Optional parts, built on first use (properties below): a CSMS command for them, or at boot a
-        # record they left in storage. Most chargers never get a charging profile or a reservation, and
-        # on MicroPython's unix port their bytecode would take heap (issue #4's footprint).
-        self._smart = None
-        self._reservations = None
-        self.late_tasks = None  # the tasks of parts built after tasks() ran; Firmware.stop cancels them
-        if storage is not None:
-            if storage.read(SMART_KEY):
-                self.smart  # noqa: B018 (built now, from its record)
-            if storage.read(RESERVATION_KEY):
-                self.reservations  # noqa: B018
         self._recovered = []  # transactions the last boot left open, to stop once the tasks run
         self.boot_note = None  # why the last boot ended, if not a plain power-up: told to the CSMS once
         link.handler = self._handle
@@ -79,36 +64,8 @@ class ChargePoint(Commands, TransactionEvents):
 
     def tasks(self):
         tasks = [self.link.run(), self._serve_outbox(), self._heartbeat(), sampling.periodic(self),
-                 sampling.aligned(self), self.fwmgmt.run()]
-        tasks += [part.run() for part in (self._smart, self._reservations) if part is not None]
-        self.late_tasks = []
-        return tasks + self._recovery_tasks()
-
-    # Optional parts -----------------------------------------------------------------------------
-
-    @property
-    def smart(self):
-        """firmware/ocpp/smart_charging.py: charging profiles -> the charger's limit."""
-        if self._smart is None:
-            from firmware.ocpp.smart_charging import SmartCharging
-
-            self._smart = self._started(SmartCharging(self))
-        return self._smart
-
-    @property
-    def reservations(self):
-        """firmware/ocpp/reservation.py: ReserveNow, CancelReservation, the Reserved status."""
-        if self._reservations is None:
-            from firmware.ocpp.reservation import Reservations
-
-            self._reservations = self._started(Reservations(self))
-        return self._reservations
-
-    def _started(self, part):
-        # A part built after the tasks were created runs its own task from now on.
-        if self.late_tasks is not None:
-            self.late_tasks.append(asyncio.create_task(part.run()))
-        return part
+                 sampling.aligned(self)]
+        return tasks + self.part_tasks() + self._recovery_tasks()
 
     async def _on_connect(self):
         connection = self.link.connects  # a newer connection runs its own boot loop; this one then ends

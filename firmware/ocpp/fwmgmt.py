@@ -3,19 +3,15 @@
 # their status notifications through the charge point's outbox (never replaced there, unlike a stale
 # StatusNotification), TriggerMessage for both statuses, and the reboot into the new slot.
 #
-# Heap: this module is always imported and stays small; the update and diagnostics machines and the HTTP
-# client are imported on first use. FirmwareUpdate is built at boot only when storage holds a job or a
-# slot record (it plays the bootloader: the slot it committed becomes the running one, and the
-# BootNotification then reports that slot's version).
+# Heap: this module is imported with the first command for it, or at boot when storage holds a job or a
+# slot record (firmware/ocpp/parts.py); the update and diagnostics machines and the HTTP client are
+# imported on first use. FirmwareUpdate is then built at once: it plays the bootloader (the slot it
+# committed becomes the running one, and the BootNotification reports that slot's version).
 import asyncio
 import gc
 
-from firmware.logbook import Logbook
-
 FW_KEYS = ("fw_job", "fw_slots")  # firmware_update.JOB_KEY, SLOTS_KEY: read here without importing it
 REBOOT_POLL_S = 0.5
-LOG_LINES = 64
-LOG_LINE_CHARS = 120
 RESTART_PAUSE_S = 5  # a job task that died (MemoryError) starts again after this
 
 
@@ -23,27 +19,16 @@ class FirmwareManagement:
     def __init__(self, cp, http=None):
         self.cp = cp
         self.http = http  # hal.http_client.HttpClient-like; made on first use when None
-        # What GetDiagnostics uploads: every line the charge point logs. 64 lines of at most 120 chars
-        # bound it to ~10 KB of a board's heap (the Logbook default of 200 x 160 could take ~40 KB).
-        self.logbook = Logbook(cp.clock, capacity_lines=LOG_LINES, line_max_chars=LOG_LINE_CHARS)
-        log = cp.log
-
-        def tee(topic, text):
-            self.logbook.add(topic, text)
-            log(topic, text)
-
-        cp.log = tee
+        self.logbook = cp.logbook  # what GetDiagnostics uploads: every line logged since boot (parts.py)
         self.update = None
         self.diagnostics = None
         self.logs = None  # GetLog (firmware/ocpp/log16.py), built on first use
-        self.events = None  # security events in flash (firmware/ocpp/secevents.py), built by security16
         self.rebooting = False
         self.updated_to = None  # the version this boot switched to, if it did
         self._wake = asyncio.Event()
         storage = cp.storage
         if storage is not None and any(storage.read(key) is not None for key in FW_KEYS):
             self._firmware()  # a job to resume, or a committed slot to start and report
-        tee("boot", "running firmware %s" % cp.info.get("firmware"))
 
     # Built on first use ------------------------------------------------------------------------
 
@@ -136,7 +121,7 @@ class FirmwareManagement:
         tasks = {}
         try:
             while True:
-                for name in ("update", "diagnostics", "logs", "events"):
+                for name in ("update", "diagnostics", "logs"):
                     job = getattr(self, name)
                     if job is not None and name not in tasks:
                         tasks[name] = asyncio.create_task(self._keep(name, job))

@@ -31,7 +31,7 @@ class LogUpload:
     def lines(self, start_s, stop_s):
         """The log source of the upload: every logbook line, or the security events."""
         if self.log_type == "SecurityLog" and self.cp.storage is not None:
-            for line in self.cp.security.events().lines(start_s, stop_s):
+            for line in self.cp.security_events().lines(start_s, stop_s):
                 yield line
             return
         for line in self.logbook.lines(start_s, stop_s):

@@ -10,8 +10,8 @@
 # the CSMS had it). A CALLERROR or a timeout while online is tried again ATTEMPTS times, then the event
 # stays in the log only (a CSMS that does not know the message must not stall the queue forever).
 #
-# Built by firmware/ocpp/security16.py at its first event (each boot raises StartupOfTheDevice); the
-# task runs in FirmwareManagement.run() (firmware/ocpp/fwmgmt.py) beside the other background jobs.
+# Built by the charge point at its first event (firmware/ocpp/parts.py: each boot raises
+# StartupOfTheDevice), whose tasks include run().
 import asyncio
 
 from firmware import timefmt

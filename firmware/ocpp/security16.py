@@ -17,13 +17,12 @@ import binascii
 from firmware import timefmt
 
 # SecurityEvent types this firmware raises (whitepaper Appendix 1); the rest it cannot detect.
-STARTUP = "StartupOfTheDevice"
+STARTUP = "StartupOfTheDevice"  # raised by firmware/ocpp/parts.py at boot, as FirmwareUpdated
 FIRMWARE_UPDATED = "FirmwareUpdated"
 FAILED_AUTH = "FailedToAuthenticateAtCentralSystem"
 INVALID_CS_CERT = "InvalidCentralSystemCertificate"
 INVALID_CP_CERT = "InvalidChargePointCertificate"
 RECONFIGURED = "ReconfigurationOfSecurityParameters"
-TECH_INFO_MAX = 255  # SecurityEventNotification.req techInfo: CiString255Type
 SSL_FAILURES = ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed", "MBEDTLS_ERR_X509")
 
 
@@ -38,11 +37,9 @@ class Security:
         self._failure = None  # the security event of the last failed connect, raised once per kind
         self._new_root_only = False  # this connect trusts the new CentralSystemRoot alone (_roots)
         self._new_root_failed = False
+        # Built at boot for SecurityProfile 1-3, else with the first command that needs it (parts.py):
+        # from then on every connect goes through the profile in force.
         cp.link.network = _SecureNetwork(self, cp.link.network)
-        self.event(STARTUP, "firmware %s" % cp.info.get("firmware"))
-        updated = getattr(getattr(cp, "fwmgmt", None), "updated_to", None)
-        if updated:
-            self.event(FIRMWARE_UPDATED, "now running %s" % updated)
 
     # Stores, built on first use --------------------------------------------------------------------
 
@@ -70,28 +67,12 @@ class Security:
     # Events ---------------------------------------------------------------------------------------
 
     def event(self, kind, tech_info=None):
-        """SecurityEventNotification.req at every SecurityProfile (the whitepaper sets no profile for it),
-        kept in flash until the CSMS has it and as the SecurityLog (firmware/ocpp/secevents.py). Without
-        storage (a bare test charge point) it waits in the RAM outbox."""
-        cp = self.cp
-        cp.log("security", "%s %s" % (kind, tech_info or ""))
-        payload = {"type": kind, "timestamp": cp.clock.utc()}
-        if tech_info:
-            payload["techInfo"] = tech_info[:TECH_INFO_MAX]
-        if cp.storage is None:
-            cp._send("SecurityEventNotification", payload)
-        else:
-            self.events().add(payload)
+        """A SecurityEventNotification (firmware/ocpp/parts.py: kept in flash until the CSMS has it)."""
+        self.cp.security_event(kind, tech_info)
 
     def events(self):
-        """The persistent event store and its delivery task (run by FirmwareManagement.run())."""
-        fwmgmt = self.cp.fwmgmt
-        if fwmgmt.events is None:
-            from firmware.ocpp.secevents import SecurityEvents
-
-            fwmgmt.events = SecurityEvents(self.cp)
-            fwmgmt._wake.set()
-        return fwmgmt.events
+        """The persistent event store (firmware/ocpp/secevents.py)."""
+        return self.cp.security_events()
 
     # SecurityProfile ------------------------------------------------------------------------------
 
