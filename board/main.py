@@ -61,6 +61,20 @@ def console_trace(clock, everything):
     return trace
 
 
+def restarter(module, settings, machine):
+    """What the charge point calls to restart the board: OCPP Reset (Hard or Soft: both reset the MCU, the
+    firmware has no lighter restart) and the restart into a new firmware slot. Outputs go safe first
+    (both switches open, the pilot at F): the reset drops them too, but not at once on every board."""
+
+    async def restart(cause):
+        from hal import machine_board
+
+        machine_board.force_safe(module, machine, settings)
+        machine.reset()
+
+    return restart
+
+
 async def start(module, settings, machine):
     import asyncio
 
@@ -83,6 +97,7 @@ async def start(module, settings, machine):
 
     fw, _node, _tasks = runner.start(main_board, safety_board, settings["csms_url"], settings["cp_id"],
                                      settings["config"] or None, trace)
+    fw.cp.restart = restarter(module, settings, machine)
     if client is not None:
         client.on_tag = lambda id_tag: asyncio.create_task(fw.present_token(id_tag))
     while True:

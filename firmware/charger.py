@@ -44,6 +44,7 @@ class Charger:
         self._meter_lock = asyncio.Lock()
         self._rearm = asyncio.Event()
         self._plug_seen = asyncio.Event()
+        self.pilot_known = asyncio.Event()  # set once the CP state was read (debounced) after boot
         self._status = None
         self._tx = False
         register = supervisor.register if supervisor is not None else (lambda name, allowance_ms=0: (lambda: None))
@@ -203,6 +204,7 @@ class Charger:
         if state != self.session.cp:
             self.trace("cp", state=state, high_mv=high_mv, low_mv=low_mv)
             self._event("cp_invalid" if state == pilot.INVALID else "cp_" + state)
+        self.pilot_known.set()
 
     async def _run_timers(self):
         # One task serves the session's and the contactor's deadlines; any event re-arms it.

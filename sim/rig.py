@@ -56,12 +56,13 @@ class Rig:
     def _boot(self):
         csms_url, cp_id, ocpp, config, trace = self._boot_args
         fw = Firmware(self.board, csms_url, cp_id, ocpp, config=config, trace=trace)
-        fw.cp.board_restart = self._restart  # firmware/ocpp/fwmgmt.py restarts into a new firmware slot
+        fw.cp.restart = self._restart  # Reset.req and the restart into a new firmware slot reboot the rig
         return fw
 
     async def _restart(self, cause):
-        # The firmware asked for a restart: its own task is cancelled by it, so run it beside.
-        asyncio.get_running_loop().create_task(self.reboot(cause))
+        # The firmware asked for a restart ("Hard", "Soft" or "firmware"): its own task is cancelled by
+        # it, so run it beside. The board then boots with that reset cause ("hard", "soft", "firmware").
+        asyncio.get_running_loop().create_task(self.reboot(cause.lower()))
         await asyncio.Event().wait()
 
     @property

@@ -19,6 +19,7 @@ from firmware.ocpp.transaction import TransactionEvents
 from firmware.waiting import event_or_timeout
 
 BOOT_RETRY_S = 10  # BootNotification got a CALLERROR or no answer: try again after this
+PILOT_KNOWN_WAIT_MS = 1000
 
 
 class ChargePoint(Commands, TransactionEvents, Parts):
@@ -38,7 +39,9 @@ class ChargePoint(Commands, TransactionEvents, Parts):
         self.pending_id_tag = None
         self.pending_parent = None  # parentIdTag of the pending idTag, when known
         self.last_sent_ms = 0
-        self.restart = None  # async fn(kind) the app may set to really restart the board on Reset
+        # async fn(cause) the board sets to really restart: cause "Hard" or "Soft" (OCPP Reset) or "firmware"
+        # (into a new slot). None: the OCPP session starts over without a restart (a bare test rig).
+        self.restart = None
         self._wake = asyncio.Event()
         self._sampling = asyncio.Event()  # the transaction or the sample interval changed
         self._aligning = asyncio.Event()  # ClockAlignedDataInterval changed
@@ -69,6 +72,12 @@ class ChargePoint(Commands, TransactionEvents, Parts):
 
     async def _on_connect(self):
         connection = self.link.connects  # a newer connection runs its own boot loop; this one then ends
+        # Boot once the pilot has been read, so that the first StatusNotification says what the EV does:
+        # one still plugged after a reboot is Preparing, never a moment of Available (the CP is known
+        # ~30 ms after boot; the wait is bounded all the same).
+        known = getattr(self.charger, "pilot_known", None)
+        if known is not None:
+            await event_or_timeout(known, PILOT_KNOWN_WAIT_MS)
         while not self.booted and connection == self.link.connects:
             self._boot_now.clear()
             try:

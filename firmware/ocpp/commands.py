@@ -56,8 +56,11 @@ class Commands:
         return "Accepted"
 
     async def _reboot_when_idle(self, kind):
-        # Let StopTransaction and friends reach the CSMS first (while online), then boot again.
-        waited_s = 0
+        # The Reset.conf goes out first (section 5.14: the charge point responds, then resets): the link
+        # sends it when the handler returns, so give it that turn. Then let StopTransaction and friends
+        # reach the CSMS (while online), then boot again.
+        await asyncio.sleep(RESET_POLL_S)
+        waited_s = RESET_POLL_S
         while (self.tx is not None or self.outbox) and waited_s < RESET_DRAIN_S:
             await asyncio.sleep(RESET_POLL_S)
             waited_s += RESET_POLL_S

@@ -158,12 +158,8 @@ class FirmwareManagement:
         while cp.tx is not None or any(e[0] in _FW_STATUS for e in cp.outbox):
             await asyncio.sleep(REBOOT_POLL_S)
         cp.log("firmware", "restarting into the new firmware")
-        restart = getattr(cp, "board_restart", None)
-        if restart is not None:
-            await restart("firmware")  # the board restarts: nothing after this runs
-            return
         if cp.restart is not None:
-            await cp.restart("Hard")
+            await cp.restart("firmware")  # the board restarts: nothing after this runs
             return
         # No way to restart the board (a bare test rig): play the bootloader and boot the session again.
         self.update = None

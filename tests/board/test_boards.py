@@ -11,7 +11,7 @@ from firmware.safety.node import SafetyNode
 from hal import interfaces, machine_board
 from tests.board.fake_pyb import make_pyb
 from tests.board.fakes import cp_wave, make_machine
-from tests.portable import raises
+from tests.portable import raises, run_async
 
 MAIN_PARTS = ("clock", "pilot_out", "pilot_in", "contactor", "contactor_feedback", "meter_uart", "storage",
               "network", "safety_link", "watchdog", "reset_cause", "info")
@@ -265,6 +265,21 @@ def test_after_a_crash_the_outputs_go_safe_and_the_pilot_to_f():
         for gpio in (25, 33, 32):
             assert m.pins[gpio].level == 0
         assert m.pins[26].mode == m.Pin.OUT and m.pins[26].level == 0  # generator input low: -12 V
+    finally:
+        remove_tree(s["storage_dir"])
+
+
+def test_reset_and_a_new_firmware_slot_restart_the_mcu_after_the_outputs_went_safe():
+    m, s, (main_board, safety_board) = build_esp32()
+    try:
+        main_board.contactor.set(True)
+        safety_board.relay.set(True)
+        seen = []
+        m.reset = lambda: seen.append([m.pins[gpio].level for gpio in (25, 33, 32, 26)])
+        restart = main.restarter(esp32, machine_board.check_settings(s), m)
+        run_async(restart("Hard"))
+        run_async(restart("firmware"))
+        assert seen == [[0, 0, 0, 0], [0, 0, 0, 0]]  # both switches and the RCD test off, pilot at F
     finally:
         remove_tree(s["storage_dir"])
 
