@@ -94,6 +94,13 @@ SecurityProfile                         int    RW  0..3            0
 CertificateStoreMaxLength               int    R   -               10
 CertificateSignedMaxChainSize           int    R   -               10000
 AdditionalRootCertificateCheck          bool   R   -               false
+# SignCertificate.req resends (firmware/ocpp/certsign16.py): wait CertSigningWaitMinimum s for a
+# CertificateSigned.req, then resend, doubling the wait, at most CertSigningRepeatTimes times. 60 s: a
+# CSMS with its CA at hand signs within seconds, one relaying to an external PKI within a minute or two;
+# 3 resends (60 + 120 + 240 s) ride out a lost message or a reconnect without flooding the CSMS with
+# CSRs (each also costs a key generation). Up to a day and 10 resends; 0 resends: one request per trigger.
+CertSigningWaitMinimum                  int    RW  1..86400        60
+CertSigningRepeatTimes                  int    RW  0..10           3
 # The O of the CSR subject (A02.FR.13; firmware/ocpp/certsign16.py), at most 64 bytes of UTF-8 (X.520's
 # bound for an organization name). Empty (no CPO known yet): SignChargePointCertificate is Rejected.
 CpoName                                 str    RW  0..64
