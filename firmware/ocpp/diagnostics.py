@@ -115,6 +115,11 @@ class Diagnostics:
             self._wake.set()
         return {"fileName": name}
 
+    def cancel(self):
+        """Drop the upload under way, if any, without a word (a newer request answers for it)."""
+        self.job = None
+        self._gen += 1
+
     def trigger_status(self):
         """The status for TriggerMessage(DiagnosticsStatusNotification): Idle when no upload is under way."""
         return self.status if self.job is not None and self.status else "Idle"

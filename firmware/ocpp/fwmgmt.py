@@ -32,7 +32,7 @@ class FirmwareManagement:
 
     # Built on first use ------------------------------------------------------------------------
 
-    def _http(self):
+    def http_client(self):
         if self.http is None:
             from hal.http_client import HttpClient
 
@@ -45,7 +45,7 @@ class FirmwareManagement:
 
             cp = self.cp
             before = cp.storage.read(FW_KEYS[1])
-            self.update = FirmwareUpdate(cp.storage, _Lazy(self._http), cp.clock, self._notify, self._reboot,
+            self.update = FirmwareUpdate(cp.storage, LazyHttp(self.http_client), cp.clock, self._notify, self._reboot,
                                          log=cp.log, running_version=cp.info.get("firmware") or "")
             self.update.check_signed = self._check_signed
             version = self.update.running_version()
@@ -63,7 +63,7 @@ class FirmwareManagement:
 
             cp = self.cp
             cp_id = cp.link.url.rstrip("/").split("/")[-1]
-            self.diagnostics = Diagnostics(_Lazy(self._http), cp.clock, self._notify, self.logbook, cp_id,
+            self.diagnostics = Diagnostics(LazyHttp(self.http_client), cp.clock, self._notify, self.logbook, cp_id,
                                            log=cp.log)
             self._wake.set()
         return self.diagnostics
@@ -175,7 +175,7 @@ _FW_STATUS = ("FirmwareStatusNotification", "SignedFirmwareStatusNotification")
 _PLAIN = {"DownloadScheduled": "Idle", "SignatureVerified": "Downloaded", "InstallScheduled": "Downloaded"}
 
 
-class _Lazy:
+class LazyHttp:
     """Stands for the HTTP client until the first request: importing it costs heap."""
 
     def __init__(self, make):

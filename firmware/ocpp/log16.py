@@ -8,7 +8,7 @@
 # not); without storage, the logbook lines of the topic "security" (Security.event logs each there too).
 # Loaded only when one of these CALLs arrives (core16.py / fwmgmt.py import it on use).
 from firmware.ocpp.diagnostics import Diagnostics
-from firmware.ocpp.fwmgmt import _Lazy
+from firmware.ocpp.fwmgmt import LazyHttp
 
 LOG_TYPES = ("DiagnosticsLog", "SecurityLog")  # LogEnumType
 SECURITY_TOPIC = "security"
@@ -26,7 +26,7 @@ class LogUpload:
         self.log_type = LOG_TYPES[0]
         self.request_id = None
         cp_id = cp.link.url.rstrip("/").split("/")[-1]
-        self.upload = Diagnostics(_Lazy(fwmgmt._http), cp.clock, self._notify, self, cp_id, log=cp.log)
+        self.upload = Diagnostics(LazyHttp(fwmgmt.http_client), cp.clock, self._notify, self, cp_id, log=cp.log)
 
     def lines(self, start_s, stop_s):
         """The log source of the upload: every logbook line, or the security events."""
@@ -50,8 +50,7 @@ class LogUpload:
         if not (location.startswith("http://") or location.startswith("https://")):
             # Only HTTP(S) uploads exist here: ftp:// etc. is a protocol this charger does not speak.
             if busy:  # the upload under way ends without a word (as a newer GetDiagnostics ends one)
-                self.upload.job = None
-                self.upload._gen += 1
+                self.upload.cancel()
             self.cp.log("log", "GetLog %d: cannot upload to %s" % (self.request_id, location))
             self._send("NotSupportedOperation")
             return {"status": status}

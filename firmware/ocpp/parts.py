@@ -41,6 +41,7 @@ class Parts:
         self._fwmgmt = None
         self._security = None
         self._events = None
+        self._certsign = None  # a SignCertificate retry schedule under way (firmware/ocpp/certsign16.py)
         self.late_tasks = None  # the tasks of parts built after tasks() ran; Firmware.stop cancels them
         storage = self.storage
         if storage is not None:
