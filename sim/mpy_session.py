@@ -231,5 +231,37 @@ async def drive_session(w):
     w.energy["end"] = w.meter.energy_wh
 
 
+async def drive_commanded_session(w):
+    """A session under a CSMS that also gives commands: every key read and one changed after boot, the
+    meter values and the composite schedule asked for while charging. The charger then carries its CALL
+    handlers and their schemas, which load with the first CALL (what a plain session never needs)."""
+
+    async def commands():
+        await until(lambda: last_status(w.station) == "Available", w.fw, "Available after boot", BOOT_TIMEOUT_S)
+        answers = [await w.station.get_configuration(),
+                   await w.station.change_configuration("MeterValueSampleInterval", str(w.opts.meter_interval_s))]
+        await until(lambda: w.plant.current_a > 0, w.fw, "current flowing", 60)
+        answers.append(await w.station.trigger_message("MeterValues", 1))
+        answers.append(await w.station.get_composite_schedule(1, 600))
+        if not answers[0].get("configurationKey") or [a.get("status") for a in answers[1:]] != [
+                "Accepted", "Accepted", "Accepted"]:
+            raise SessionError("a CSMS command was not answered as expected: %r" % (answers,))
+
+    async def checked():
+        try:
+            await commands()
+        except SessionError:
+            raise
+        except Exception as exc:  # a CALLERROR from the firmware (e.g. InternalError: MemoryError), a drop
+            raise SessionError("a CSMS command failed: %s: %s" % (type(exc).__name__, exc)) from exc
+
+    asked = asyncio.create_task(checked())
+    try:
+        await drive_session(w)
+        await asyncio.wait_for(asked, 30)
+    finally:
+        asked.cancel()
+
+
 def stopped(station):
     return any(t["meter_stop_wh"] is not None for t in station.transactions.values())

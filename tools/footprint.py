@@ -141,21 +141,23 @@ def import_costs(staging, order):
     return baseline, costs, total
 
 
-def session(staging, heapsize=None, mem_ms=0, charge_s=4.0):
-    from sim.mpy_session import MpyOptions, run_mpy_session
+def session(staging, heapsize=None, mem_ms=0, charge_s=4.0, commanded=False):
+    """One bridged session from the .mpy files in staging; commanded: the CSMS also sends commands
+    (sim/mpy_session.py drive_commanded_session), so the CALL handlers and schemas load too."""
+    from sim.mpy_session import MpyOptions, drive_commanded_session, run_mpy_session
 
     opts = MpyOptions(charge_s=charge_s, meter_interval_s=2, heapsize=heapsize, source_dir=staging,
                       timeout_s=60, mem_ms=mem_ms)
-    return asyncio.run(run_mpy_session(opts))
+    return asyncio.run(run_mpy_session(opts, drive_commanded_session if commanded else None))
 
 
-def smallest_heap_kb(staging, low_kb, high_kb, say):
+def smallest_heap_kb(staging, low_kb, high_kb, say, commanded=False):
     """Bisect on passing sessions: low fails (or is assumed to), high passes."""
     while high_kb - low_kb > STEP_KB:
         mid = (low_kb + high_kb) // 2 // STEP_KB * STEP_KB
         if mid <= low_kb:
             break
-        result = session(staging, "%dk" % mid)
+        result = session(staging, "%dk" % mid, commanded=commanded)
         say("  heapsize %4d KB: %s" % (mid, "PASS" if result.passed else "FAIL (%s)" % result.reason[:70]))
         if result.passed:
             high_kb = mid
@@ -203,9 +205,20 @@ def main(args):
         say("smallest heap that passes (bisection from %d KB to 512 KB):" % floor_kb)
         heap_kb = smallest_heap_kb(staging, floor_kb - STEP_KB, 512, say)
         say("smallest -X heapsize passing the session: %d KB" % heap_kb)
+        busy = session(staging, mem_ms=50, commanded=True)
+        if not busy.passed:
+            say("the session with CSMS commands FAILED with the default heap: %s" % busy.reason)
+            return 1
+        say("with a CSMS that also commands (GetConfiguration, ChangeConfiguration, TriggerMessage,"
+            " GetCompositeSchedule): peak live %d B, modules loaded during the session: %s"
+            % (busy.mem["peak_live"], ", ".join(m for m in busy.mem.get("loaded_later", []) if "." in m
+                                                and not m.startswith("asyncio"))))
+        busy_kb = smallest_heap_kb(staging, heap_kb - STEP_KB, 512, say, commanded=True)
+        say("smallest -X heapsize passing the session with CSMS commands: %d KB" % busy_kb)
         report = {"baseline_b": baseline, "imported_b": total, "modules": dict(costs), "lazy": dict(lazy_costs),
                   "session_imported_b": mem["imported"], "built_b": mem["built"], "peak_live_b": mem["peak_live"],
                   "working_set_b": working, "smallest_heap_kb": heap_kb, "qstr_pool": qstrs,
+                  "commanded_peak_live_b": busy.mem["peak_live"], "commanded_smallest_heap_kb": busy_kb,
                   "loaded_during_session": mem.get("loaded_later", [])}
         if args.json:
             pathlib.Path(args.json).write_text(json.dumps(report, indent=2))

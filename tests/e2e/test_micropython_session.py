@@ -4,7 +4,7 @@ bridge, the pymodbus meter over a pty and the embedded CSMS over a real WebSocke
 
 import asyncio
 
-from sim.mpy_session import MpyOptions, last_status, run_mpy_session, stopped, until
+from sim.mpy_session import MpyOptions, drive_commanded_session, last_status, run_mpy_session, stopped, until
 
 
 def run(drive=None, **options):
@@ -22,6 +22,14 @@ def test_a_full_session_under_micropython_is_billed_exactly():
     assert 31 < result.peak_current_a <= 32.0  # the PWM offered 32 A
     assert result.bridge_bad_frames == 0
     assert result.stderr == ""  # no traceback from the firmware
+
+
+def test_csms_commands_are_answered_under_micropython_with_the_handlers_loaded_on_the_first_call():
+    result, lines = run(drive_commanded_session, charge_s=3, meter_interval_s=2, mem_ms=200)
+    assert result.passed, (result.reason, result.stderr[-2000:], lines)
+    later = result.mem["loaded_later"]
+    assert "firmware.ocpp.core16" in later and "firmware.ocpp.schema16" in later  # not at boot
+    assert result.messages["MeterValues"] >= 2 and result.stderr == ""
 
 
 def test_when_the_bridge_is_lost_both_sides_go_safe_and_the_transaction_is_stopped_once():
