@@ -101,7 +101,7 @@ class Firmware:
             await asyncio.sleep(FEED_MS / 1000)
 
     async def stop(self):
-        for task in self._tasks + (self.cp.late_tasks or []):
+        for task in self._tasks + (self.cp.late_tasks or []) + self.cp.spawned:
             task.cancel()
         await self.cp.link.stop()
 

@@ -14,7 +14,6 @@ CACHE_ENTRIES = 50  # idTags the Authorization Cache holds; about 100 bytes each
 class Authorizer:
     def __init__(self, cp):
         self.cp = cp  # the ChargePoint: config, storage, clock, link, adapter, log, tx, charger, ...
-        config = cp.config
         self.cache = auth.AuthCache(cp.storage, CACHE_ENTRIES)
         for problem in self.cache.problems:
             cp.log("auth", problem)

@@ -60,10 +60,7 @@ def trigger(cp):
         old.end()  # its schedule stops at its next step; this trigger's starts from the first request
     new = _Signing(cp, cn, cpo_name)
     cp._certsign = new
-    new.task = asyncio.create_task(new.run())
-    late = getattr(cp, "late_tasks", None)
-    if late is not None:  # Firmware.stop cancels these (firmware/ocpp/parts.py)
-        late.append(new.task)
+    new.task = cp.spawn(new.run())  # Firmware.stop cancels it (firmware/ocpp/parts.py)
     return "Accepted"
 
 
@@ -113,9 +110,6 @@ class _Signing:
         finally:
             if getattr(cp, "_certsign", None) is self:
                 cp._certsign = None
-            late = getattr(cp, "late_tasks", None)
-            if late is not None and self.task in late:
-                late.remove(self.task)
 
     async def _send(self):
         """One SignCertificate.req with a fresh key; False when the schedule ends here."""

@@ -17,7 +17,7 @@ class Commands:
                 or not self.availability.operative(CONNECTOR):
             return "Rejected"
         if self.config["AuthorizeRemoteTxRequests"]:
-            asyncio.create_task(self.present_token(id_tag))
+            self.spawn(self.present_token(id_tag))
         else:
             self.pending_id_tag = id_tag
             self.pending_parent = None
@@ -52,7 +52,7 @@ class Commands:
         self.charger.reset_faults()  # an explicit reset also clears latched faults whose cause is gone
         if self.tx is not None:
             self.charger.stop("HardReset" if kind == "Hard" else "SoftReset")
-        asyncio.create_task(self._reboot_when_idle(kind))
+        self.spawn(self._reboot_when_idle(kind))
         return "Accepted"
 
     async def _reboot_when_idle(self, kind):
@@ -98,7 +98,7 @@ class Commands:
         such connector)."""
         if connector_id is not None and connector_id not in (0, CONNECTOR):
             return "Rejected"
-        asyncio.create_task(self._triggered(message, connector_id))
+        self.spawn(self._triggered(message, connector_id))
         return "Accepted"
 
     async def _triggered(self, message, connector_id):
@@ -145,7 +145,7 @@ class Commands:
         if self.booted:
             self._send(action, payload)
         else:
-            asyncio.create_task(self._call_logged(action, payload))
+            self.spawn(self._call_logged(action, payload))
 
     async def _call_logged(self, action, payload):
         try:

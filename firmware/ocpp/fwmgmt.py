@@ -149,7 +149,7 @@ class FirmwareManagement:
     def _reboot(self):
         if not self.rebooting:
             self.rebooting = True
-            asyncio.create_task(self._reboot_when_idle())
+            self.cp.spawn(self._reboot_when_idle())
 
     async def _reboot_when_idle(self):
         # 5.12: install "when no transaction is running"; the new image is committed, so restarting

@@ -43,6 +43,7 @@ class Parts:
         self._events = None
         self._certsign = None  # a SignCertificate retry schedule under way (firmware/ocpp/certsign16.py)
         self.late_tasks = None  # the tasks of parts built after tasks() ran; Firmware.stop cancels them
+        self.spawned = []  # short tasks (spawn()); Firmware.stop cancels them too
         storage = self.storage
         if storage is not None:
             if storage.read(SMART_KEY):
@@ -63,6 +64,15 @@ class Parts:
         self.late_tasks = []
         parts = (self._smart, self._reservations, self._fwmgmt, self._events)
         return [part.run() for part in parts if part is not None]
+
+    def spawn(self, coro):
+        """Run coro as a short task of the charge point (an answer's follow-up, a meter read, a restart
+        when idle). Kept until done, so that Firmware.stop cancels it with the rest: after a simulated
+        reset nothing of the old firmware may go on running."""
+        task = asyncio.create_task(coro)
+        self.spawned = [t for t in self.spawned if not t.done()]
+        self.spawned.append(task)
+        return task
 
     def _started(self, part):
         if self.late_tasks is not None:

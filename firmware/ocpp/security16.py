@@ -88,7 +88,7 @@ class Security:
         status = cp.config.set("SecurityProfile", str(wanted))
         if status == "Accepted" and wanted != self.profile_in_use():
             self.event(RECONFIGURED, "SecurityProfile %d" % wanted)
-            _spawn(cp.link.stop_connection())
+            cp.spawn(cp.link.stop_connection())
         return status
 
     def profile_in_use(self):
@@ -235,9 +235,3 @@ def _cert_chain_from_files(context, key_der, chain_pem):
         context.load_cert_chain(path)
     finally:
         os.remove(path)
-
-
-def _spawn(coro):
-    import asyncio
-
-    asyncio.create_task(coro)

@@ -96,5 +96,5 @@ def extended_trigger(cp, p):
         await asyncio.sleep(0)  # after the answer (F06: the response first)
         cp._send_triggered(*fwmgmt.triggered("FirmwareStatusNotification"))
 
-    asyncio.create_task(send())
+    cp.spawn(send())
     return "Accepted"

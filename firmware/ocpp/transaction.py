@@ -142,7 +142,7 @@ class TransactionEvents:
         self._sampling.set()
         tx.start_msg = Queued(self.txq, "StartTransaction", tx)  # written once the meter answered
         self._queue(tx.start_msg)
-        asyncio.create_task(self._read_meter_into(tx, "begin"))
+        self.spawn(self._read_meter_into(tx, "begin"))
 
     def tx_ended(self, reason):
         tx = self.tx
@@ -161,7 +161,7 @@ class TransactionEvents:
         tx.stop_msg = Queued(self.txq, "StopTransaction", tx)  # written once the meter answered
         self._queue(tx.stop_msg)
         if read_meter:
-            asyncio.create_task(self._read_meter_into(tx, "end"))
+            self.spawn(self._read_meter_into(tx, "end"))
 
     def _stop_payload(self, tx):
         sampled = self.config["StopTxnSampledData"]

@@ -3,6 +3,8 @@ whose CSMS never asks for them does not carry them, the first command that needs
 its task runs), and what a part left in storage brings it back at the next boot. Issue #4: on
 MicroPython's unix port the bytecode of a part takes heap from its import on."""
 
+import asyncio
+
 from firmware.ocpp import fwmgmt, parts, reservation, smart_charging
 from sim.csms import Csms
 from tests.e2e.test_ocpp16_smart import iso, now_s
@@ -66,3 +68,17 @@ def test_security_profile_1_builds_the_security_part_at_boot_and_raising_the_pro
         assert built(rig) == ["_security"]
 
     run(later, csms=Csms(accepted_tokens=("TAG1",)))
+
+
+def test_short_tasks_of_the_charge_point_are_cancelled_by_a_reset_and_never_outlive_it():
+    async def story(rig, clock):
+        await booted(rig, clock)
+        old = rig.fw.cp
+        assert await rig.station.trigger_message("Heartbeat") == {"status": "Accepted"}  # one via spawn()
+        waiting = old.spawn(asyncio.sleep(3600))  # as a follow-up still waiting at the reset would be
+        await rig.reboot("power")
+        await asyncio.sleep(0)
+        assert waiting.cancelled()
+        assert all(task.done() for task in old.spawned + (old.late_tasks or []))
+
+    run(story, csms=Csms(accepted_tokens=("TAG1",)))
