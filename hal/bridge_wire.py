@@ -63,11 +63,19 @@ def input_(code, active):
 
 
 def temperature(name, ohms):
-    return b"T" + struct.pack("<f", ohms) + name.encode()
+    return b"T" + struct.pack("<f", ohms) + _utf8("T", name, MAX_NAME)
 
 
 def tag(id_tag):
-    return b"R" + id_tag.encode()
+    return b"R" + _utf8("R", id_tag, MAX_TAG)
+
+
+def _utf8(kind, text, most):
+    # The sender refuses what the receiver would (_text): the bounds are in bytes of UTF-8, not characters.
+    body = text.encode()
+    if not 1 <= len(body) <= most:
+        raise ValueError("%s message with %d bytes of text (1..%d)" % (kind, len(body), most))
+    return body
 
 
 def _fields(payload, fmt):

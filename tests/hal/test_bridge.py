@@ -90,6 +90,15 @@ def _stop(tasks):
         task.cancel()
 
 
+def test_the_sender_refuses_names_and_tags_the_receiver_would_refuse():
+    # Found by test_bridge_props: five characters can be 17 bytes of UTF-8, over MAX_NAME.
+    raises(ValueError, wire.temperature, "\u0080\u0800\U00010000\U00010000\U00010000", 1000.0)
+    raises(ValueError, wire.temperature, "", 1000.0)
+    raises(ValueError, wire.tag, "x" * (wire.MAX_TAG + 1))
+    assert wire.decode_from_plant(wire.temperature("n" * wire.MAX_NAME, 1000.0))[1] == "n" * wire.MAX_NAME
+    assert wire.decode_from_plant(wire.tag("\u00e9" * 10)) == ("tag", "\u00e9" * 10)  # 20 bytes
+
+
 def test_parts_follow_the_plant_and_drive_it():
     async def main():
         streams, clock = Streams(), Clock()

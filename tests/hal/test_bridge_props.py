@@ -13,7 +13,8 @@ to_firmware = st.one_of(
     st.just(wire.keepalive()),
     st.tuples(st.integers(-32768, 32767), st.integers(-32768, 32767)).map(lambda p: wire.cp(*p)),
     st.tuples(st.integers(0, len(wire.INPUTS) - 1), st.booleans()).map(lambda p: wire.input_(*p)),
-    st.tuples(st.text(min_size=1, max_size=5), st.floats(0, 1e6)).map(lambda p: wire.temperature(*p)),
+    # At most 16 / 20 bytes of UTF-8: five characters of up to 4 bytes could be 20.
+    st.tuples(st.text(min_size=1, max_size=4), st.floats(0, 1e6)).map(lambda p: wire.temperature(*p)),
     st.text(min_size=1, max_size=5).map(wire.tag),
 )
 
