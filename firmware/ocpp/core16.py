@@ -187,7 +187,7 @@ async def handle(cp, call):
         if call.action in CSMS_ACTIONS:
             raise RpcError("NotSupported", "%s is not supported yet" % call.action)
         raise RpcError("NotImplemented", "unknown action %s" % call.action)
-    # The schema tables load with the first CALL (13 KB of heap on the unix port): a charger whose
+    # The schema tables load with the first CALL (~11 KB of heap on the unix port): a charger whose
     # CSMS never sends one does not carry them.
     from firmware.ocpp import schema16
 

@@ -24,156 +24,238 @@ TIME = "dateTime"
 OBJ = "object"
 LIST = "array"
 
-ID_TAG_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")  # AuthorizationStatus 7.2
-TRIGGERS = ("BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification", "Heartbeat",
-            "MeterValues", "StatusNotification")  # MessageTrigger 7.37
-EXTENDED_TRIGGERS = ("BootNotification", "LogStatusNotification", "FirmwareStatusNotification", "Heartbeat",
-                     "MeterValues", "SignChargePointCertificate", "StatusNotification")  # MessageTriggerEnumType
+# One request per block: its action at column 0, then one line per field, indented two spaces a level:
+#   name  type  req|opt  argument
+# type: integer, number, string, enum, dateTime, object, or one of them with "[]": an array of such items
+# (its items always required). argument: a string's maximum length (none: any length), an enum's values
+# (comma-separated), an object's fields (the indented lines under it, or "@Name": the block @Name at the
+# end, a type more than one request uses). "#" starts a comment.
+# Text rather than a dict of tuples (issue #4): importing the module took ~20 KB of heap on MicroPython's
+# unix port with the dict, ~11 KB with this text. check() parses only the block of the action it checks
+# (transient garbage, ~12 KB at most, for SetChargingProfile); requests() parses all (for the tests).
+_TEXT = """
+# name                      type      req argument
+# OCPP 1.6 section 6, the .req PDUs a Central System sends.
+# Security extension log upload and extended trigger (firmware/ocpp/log16.py); MessageTriggerEnumType
+ExtendedTriggerMessage
+  requestedMessage          enum      req BootNotification,LogStatusNotification,FirmwareStatusNotification,Heartbeat,MeterValues,SignChargePointCertificate,StatusNotification
+  connectorId               integer   opt
+GetLog
+  log                       object    req  # LogParametersType
+    remoteLocation          string    req 512
+    oldestTimestamp         dateTime  opt
+    latestTimestamp         dateTime  opt
+  logType                   enum      req DiagnosticsLog,SecurityLog
+  requestId                 integer   req
+  retries                   integer   opt
+  retryInterval             integer   opt
+# Security extension A02/A03 (firmware/ocpp/certsign16.py)
+CertificateSigned
+  certificateChain          string    req 10000
+# Security extension signed firmware update (firmware/ocpp/signed16.py)
+SignedUpdateFirmware
+  retries                   integer   opt
+  retryInterval             integer   opt
+  requestId                 integer   req
+  firmware                  object    req  # FirmwareType
+    location                string    req 512
+    retrieveDateTime        dateTime  req
+    installDateTime         dateTime  opt
+    signingCertificate      string    req 5500
+    signature               string    req 800
+# Security extension certificate management (firmware/ocpp/certs16.py); CertificateUseEnumType
+DeleteCertificate
+  certificateHashData       object    req @CertificateHashData
+GetInstalledCertificateIds
+  certificateType           enum      req CentralSystemRootCertificate,ManufacturerRootCertificate
+InstallCertificate
+  certificateType           enum      req CentralSystemRootCertificate,ManufacturerRootCertificate
+  certificate               string    req 5500
+# Reservation and Smart Charging (firmware/ocpp/reservation.py, smart_charging.py)
+CancelReservation
+  reservationId             integer   req
+ClearChargingProfile
+  id                        integer   opt
+  connectorId               integer   opt
+  chargingProfilePurpose    enum      opt ChargePointMaxProfile,TxDefaultProfile,TxProfile
+  stackLevel                integer   opt
+GetCompositeSchedule
+  connectorId               integer   req
+  duration                  integer   req
+  chargingRateUnit          enum      opt A,W
+ReserveNow
+  connectorId               integer   req
+  expiryDate                dateTime  req
+  idTag                     string    req 20
+  parentIdTag               string    opt 20
+  reservationId             integer   req
+SetChargingProfile
+  connectorId               integer   req
+  csChargingProfiles        object    req @ChargingProfile
+# Core, Firmware Management, Local Auth List Management, Remote Trigger
+ChangeAvailability
+  connectorId               integer   req
+  type                      enum      req Inoperative,Operative
+ChangeConfiguration
+  key                       string    req 50
+  value                     string    req 500
+ClearCache
+DataTransfer
+  vendorId                  string    req 255
+  messageId                 string    opt 50
+  data                      string    opt
+GetConfiguration
+  key                       string[]  opt 50
+GetDiagnostics
+  location                  string    req
+  retries                   integer   opt
+  retryInterval             integer   opt
+  startTime                 dateTime  opt
+  stopTime                  dateTime  opt
+GetLocalListVersion
+RemoteStartTransaction
+  connectorId               integer   opt
+  idTag                     string    req 20
+  chargingProfile           object    opt @ChargingProfile
+RemoteStopTransaction
+  transactionId             integer   req
+Reset
+  type                      enum      req Hard,Soft
+SendLocalList
+  listVersion               integer   req
+  localAuthorizationList    object[]  opt
+    idTag                   string    req 20
+    idTagInfo               object    opt @IdTagInfo
+  updateType                enum      req Differential,Full
+# MessageTrigger 7.37
+TriggerMessage
+  requestedMessage          enum      req BootNotification,DiagnosticsStatusNotification,FirmwareStatusNotification,Heartbeat,MeterValues,StatusNotification
+  connectorId               integer   opt
+UnlockConnector
+  connectorId               integer   req
+UpdateFirmware
+  location                  string    req
+  retries                   integer   opt
+  retrieveDate              dateTime  req
+  retryInterval             integer   opt
+# Types more than one request uses.
+# IdTagInfo 7.27; its status an AuthorizationStatus 7.2
+@IdTagInfo
+  expiryDate                dateTime  opt
+  parentIdTag               string    opt 20
+  status                    enum      req Accepted,Blocked,Expired,Invalid,ConcurrentTx
+# ChargingProfile 7.7
+@ChargingProfile
+  chargingProfileId         integer   req
+  transactionId             integer   opt
+  stackLevel                integer   req
+  chargingProfilePurpose    enum      req ChargePointMaxProfile,TxDefaultProfile,TxProfile
+  chargingProfileKind       enum      req Absolute,Recurring,Relative
+  recurrencyKind            enum      opt Daily,Weekly
+  validFrom                 dateTime  opt
+  validTo                   dateTime  opt
+  chargingSchedule          object    req  # ChargingSchedule 7.8
+    duration                integer   opt
+    startSchedule           dateTime  opt
+    chargingRateUnit        enum      req A,W
+    chargingSchedulePeriod  object[]  req  # ChargingSchedulePeriod 7.9
+      startPeriod           integer   req
+      limit                 number    req
+      numberPhases          integer   opt
+    minChargingRate         number    opt
+# Security whitepaper ed. 3 (firmware/ocpp/certs16.py): CertificateHashDataType
+@CertificateHashData
+  hashAlgorithm             enum      req SHA256,SHA384,SHA512
+  issuerNameHash            string    req 128
+  issuerKeyHash             string    req 128
+  serialNumber              string    req 40
+"""
 
-# field: (type, required, argument): the maximum length of a string, the values of an enum, the
-# fields of an object, the (type, required, argument) of an array's items.
-ID_TAG_INFO = {  # IdTagInfo 7.27
-    "expiryDate": (TIME, False, None),
-    "parentIdTag": (STR, False, 20),
-    "status": (ENUM, True, ID_TAG_STATUSES),
-}
-_PERIOD = {  # ChargingSchedulePeriod 7.9
-    "startPeriod": (INT, True, None),
-    "limit": (NUM, True, None),
-    "numberPhases": (INT, False, None),
-}
-_SCHEDULE = {  # ChargingSchedule 7.8
-    "duration": (INT, False, None),
-    "startSchedule": (TIME, False, None),
-    "chargingRateUnit": (ENUM, True, ("A", "W")),
-    "chargingSchedulePeriod": (LIST, True, (OBJ, True, _PERIOD)),
-    "minChargingRate": (NUM, False, None),
-}
-CHARGING_PROFILE = {  # ChargingProfile 7.7
-    "chargingProfileId": (INT, True, None),
-    "transactionId": (INT, False, None),
-    "stackLevel": (INT, True, None),
-    "chargingProfilePurpose": (ENUM, True, ("ChargePointMaxProfile", "TxDefaultProfile", "TxProfile")),
-    "chargingProfileKind": (ENUM, True, ("Absolute", "Recurring", "Relative")),
-    "recurrencyKind": (ENUM, False, ("Daily", "Weekly")),
-    "validFrom": (TIME, False, None),
-    "validTo": (TIME, False, None),
-    "chargingSchedule": (OBJ, True, _SCHEDULE),
-}
 
-# Security whitepaper ed. 3 (firmware/ocpp/certs16.py): CertificateUseEnumType, CertificateHashDataType
-CERTIFICATE_USES = ("CentralSystemRootCertificate", "ManufacturerRootCertificate")
-CERTIFICATE_HASH_DATA = {
-    "hashAlgorithm": (ENUM, True, ("SHA256", "SHA384", "SHA512")),
-    "issuerNameHash": (STR, True, 128),
-    "issuerKeyHash": (STR, True, 128),
-    "serialNumber": (STR, True, 40),
-}
+def _block(head):
+    """The fields of the block head (an action, or "@Name") as a list of (name, (type, required, argument))
+    in table order; KeyError when there is no such block."""
+    at = -1
+    if isinstance(head, str) and head and head[0] not in "# " and "\n" not in head:
+        at = _TEXT.find("\n" + head + "\n")
+    if at < 0:
+        raise KeyError(head)
+    # Sliced by offsets, one string a field line: the parse's garbage is what check() costs.
+    lines = []
+    at += len(head) + 2
+    while at < len(_TEXT):
+        end = _TEXT.find("\n", at)
+        first = _TEXT[at] if at < end else "#"  # a blank line: skipped like a comment
+        if first != "#":
+            if first != " ":
+                break  # the next block
+            cut = _TEXT.find(" #", at, end)
+            cut = end if cut < 0 else cut
+            while cut > at and _TEXT[cut - 1] == " ":
+                cut -= 1
+            if cut > at:
+                lines.append(_TEXT[at:cut])
+        at = end + 1
+    return _fields(lines, 0, 2)[0]
 
-REQUESTS = {  # OCPP 1.6 section 6, the .req PDUs a Central System sends
-    # Security extension log upload and extended trigger (firmware/ocpp/log16.py)
-    "ExtendedTriggerMessage": {"requestedMessage": (ENUM, True, EXTENDED_TRIGGERS), "connectorId": (INT, False, None)},
-    "GetLog": {
-        "log": (OBJ, True, {  # LogParametersType
-            "remoteLocation": (STR, True, 512),
-            "oldestTimestamp": (TIME, False, None),
-            "latestTimestamp": (TIME, False, None),
-        }),
-        "logType": (ENUM, True, ("DiagnosticsLog", "SecurityLog")),
-        "requestId": (INT, True, None),
-        "retries": (INT, False, None),
-        "retryInterval": (INT, False, None),
-    },
-    # Security extension A02/A03 (firmware/ocpp/certsign16.py)
-    "CertificateSigned": {"certificateChain": (STR, True, 10000)},  # string, maxLength 10000
-    # Security extension signed firmware update (firmware/ocpp/signed16.py)
-    "SignedUpdateFirmware": {
-        "retries": (INT, False, None),
-        "retryInterval": (INT, False, None),
-        "requestId": (INT, True, None),
-        "firmware": (OBJ, True, {  # FirmwareType
-            "location": (STR, True, 512),
-            "retrieveDateTime": (TIME, True, None),
-            "installDateTime": (TIME, False, None),
-            "signingCertificate": (STR, True, 5500),
-            "signature": (STR, True, 800),
-        }),
-    },
-    # Security extension certificate management (firmware/ocpp/certs16.py)
-    "DeleteCertificate": {"certificateHashData": (OBJ, True, CERTIFICATE_HASH_DATA)},
-    "GetInstalledCertificateIds": {"certificateType": (ENUM, True, CERTIFICATE_USES)},
-    "InstallCertificate": {
-        "certificateType": (ENUM, True, CERTIFICATE_USES),
-        "certificate": (STR, True, 5500),  # InstallCertificate.req: string, maxLength 5500
-    },
-    # Reservation and Smart Charging (firmware/ocpp/reservation.py, smart_charging.py)
-    "CancelReservation": {"reservationId": (INT, True, None)},
-    "ClearChargingProfile": {
-        "id": (INT, False, None),
-        "connectorId": (INT, False, None),
-        "chargingProfilePurpose": (ENUM, False, ("ChargePointMaxProfile", "TxDefaultProfile", "TxProfile")),
-        "stackLevel": (INT, False, None),
-    },
-    "GetCompositeSchedule": {
-        "connectorId": (INT, True, None),
-        "duration": (INT, True, None),
-        "chargingRateUnit": (ENUM, False, ("A", "W")),
-    },
-    "ReserveNow": {
-        "connectorId": (INT, True, None),
-        "expiryDate": (TIME, True, None),
-        "idTag": (STR, True, 20),
-        "parentIdTag": (STR, False, 20),
-        "reservationId": (INT, True, None),
-    },
-    "SetChargingProfile": {
-        "connectorId": (INT, True, None),
-        "csChargingProfiles": (OBJ, True, CHARGING_PROFILE),
-    },
-    "ChangeAvailability": {
-        "connectorId": (INT, True, None),
-        "type": (ENUM, True, ("Inoperative", "Operative")),
-    },
-    "ChangeConfiguration": {"key": (STR, True, 50), "value": (STR, True, 500)},
-    "ClearCache": {},
-    "DataTransfer": {
-        "vendorId": (STR, True, 255),
-        "messageId": (STR, False, 50),
-        "data": (STR, False, None),
-    },
-    "GetConfiguration": {"key": (LIST, False, (STR, True, 50))},
-    "GetDiagnostics": {
-        "location": (STR, True, None),
-        "retries": (INT, False, None),
-        "retryInterval": (INT, False, None),
-        "startTime": (TIME, False, None),
-        "stopTime": (TIME, False, None),
-    },
-    "GetLocalListVersion": {},
-    "RemoteStartTransaction": {
-        "connectorId": (INT, False, None),
-        "idTag": (STR, True, 20),
-        "chargingProfile": (OBJ, False, CHARGING_PROFILE),
-    },
-    "RemoteStopTransaction": {"transactionId": (INT, True, None)},
-    "Reset": {"type": (ENUM, True, ("Hard", "Soft"))},
-    "SendLocalList": {
-        "listVersion": (INT, True, None),
-        "localAuthorizationList": (LIST, False, (OBJ, True, {
-            "idTag": (STR, True, 20),
-            "idTagInfo": (OBJ, False, ID_TAG_INFO),
-        })),
-        "updateType": (ENUM, True, ("Differential", "Full")),
-    },
-    "TriggerMessage": {"requestedMessage": (ENUM, True, TRIGGERS), "connectorId": (INT, False, None)},
-    "UnlockConnector": {"connectorId": (INT, True, None)},
-    "UpdateFirmware": {
-        "location": (STR, True, None),
-        "retries": (INT, False, None),
-        "retrieveDate": (TIME, True, None),
-        "retryInterval": (INT, False, None),
-    },
-}
+
+def _indent(line):
+    n = 0
+    while line[n] == " ":  # (a line is never blanks only)
+        n += 1
+    return n
+
+
+def _fields(lines, i, indent):
+    """The fields on lines[i:] indented by indent, and the index of the first line after them."""
+    fields = []
+    while i < len(lines) and _indent(lines[i]) >= indent:
+        words = lines[i].split()
+        i += 1
+        kind = words[1]
+        arg = words[3] if len(words) > 3 else None
+        listed = kind[-2:] == "[]"
+        if listed:
+            kind = kind[:-2]
+        if kind == OBJ:
+            if arg is None:
+                arg, i = _fields(lines, i, indent + 2)
+            else:
+                arg = _block(arg)
+        elif kind == STR and arg is not None:
+            arg = int(arg)
+        elif kind == ENUM:
+            arg = tuple(arg.split(","))
+        required = words[2] == "req"
+        fields.append((words[0], (LIST, required, (kind, True, arg)) if listed else (kind, required, arg)))
+    return fields, i
+
+
+def _spec_dict(spec):
+    kind, required, arg = spec
+    if kind == OBJ:
+        arg = _dict(arg)
+    elif kind == LIST:
+        arg = _spec_dict(arg)
+    return kind, required, arg
+
+
+def _dict(fields):
+    found = {}
+    for name, spec in fields:
+        found[name] = _spec_dict(spec)
+    return found
+
+
+def requests():
+    """Every request's schema: {action: {field: (type, required, argument)}}, where argument is a string's
+    maximum length or None, an enum's values (a tuple), an object's fields (such a dict), an array's
+    items' (type, required, argument). Built on each call, for the tests; check() does not use it."""
+    found = {}
+    for line in _TEXT.split("\n"):
+        if line and line[0] not in "# @":
+            found[line] = _dict(_block(line))
+    return found
 
 
 def _is_int(value):
@@ -211,17 +293,23 @@ def _value(where, spec, value):
 
 
 def _object(prefix, fields, payload):
+    # fields: a list of (name, spec) in table order (a dict would lose it on MicroPython).
     for name in payload:
-        if name not in fields:
+        for field in fields:
+            if field[0] == name:
+                break
+        else:
             raise RpcError(FORMATION_VIOLATION, "%s%s is not a field of this PDU" % (prefix, name))
-    for name in fields:
+    for name, spec in fields:
         if name in payload:
-            _value(prefix + name, fields[name], payload[name])
-        elif fields[name][1]:
+            _value(prefix + name, spec, payload[name])
+        elif spec[1]:
             raise RpcError(PROTOCOL_ERROR, "%s%s is required" % (prefix, name))
 
 
 def check(action, payload):
     """Raise RpcError with the OCPP-J 1.6 code for the first way payload breaks the schema of action's
-    request; return None when it conforms. action must be a key of REQUESTS."""
-    _object("", REQUESTS[action], payload)
+    request; return None when it conforms. KeyError for an action without a schema here."""
+    if isinstance(action, str) and action[:1] == "@":  # a type, not an action
+        raise KeyError(action)
+    _object("", _block(action), payload)

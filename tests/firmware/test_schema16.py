@@ -65,3 +65,34 @@ def test_the_description_names_the_field():
     exc = raises(RpcError, schema16.check, "SendLocalList", {"listVersion": 1, "updateType": "Full",
                                                              "localAuthorizationList": [{"idTag": 5}]})
     assert "localAuthorizationList[0].idTag" in exc.description
+
+
+def test_the_first_problem_in_table_order_wins_also_on_micropython():
+    # ReserveNow's fields: connectorId, expiryDate, idTag, parentIdTag, reservationId (a dict of them would
+    # iterate in hash order on MicroPython: connectorId, reservationId, idTag, ...).
+    when = "2030-01-01T00:00:00Z"
+    assert code("ReserveNow", {"connectorId": 1, "expiryDate": when, "idTag": 5}) == "TypeConstraintViolation"
+    assert code("ReserveNow", {"expiryDate": when, "idTag": 5}) == "ProtocolError"
+    assert code("ReserveNow", {"idTag": 5, "colour": "red"}) == "FormationViolation"
+
+
+def test_only_the_requests_have_schemas():
+    for action in ("Authorize", "", "@IdTagInfo", "# name", "ClearCache\nReset", " connectorId", None):
+        raises(KeyError, schema16.check, action, {})
+
+
+def test_requests_gives_every_schema_as_nested_dicts():
+    requests = schema16.requests()
+    assert len(requests) == 26 and "ClearCache" in requests and "UpdateFirmware" in requests
+    assert requests["ClearCache"] == {} and requests["Reset"] == {"type": ("enum", True, ("Hard", "Soft"))}
+    assert requests["GetConfiguration"]["key"] == ("array", False, ("string", True, 50))
+    id_tag_info = {"expiryDate": ("dateTime", False, None), "parentIdTag": ("string", False, 20),
+                   "status": ("enum", True, ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"))}
+    assert requests["SendLocalList"]["localAuthorizationList"] == ("array", False, ("object", True, {
+        "idTag": ("string", True, 20), "idTagInfo": ("object", False, id_tag_info)}))
+    period = requests["SetChargingProfile"]["csChargingProfiles"][2]["chargingSchedule"][2]["chargingSchedulePeriod"]
+    assert period == ("array", True, ("object", True, {"startPeriod": ("integer", True, None),
+                                                       "limit": ("number", True, None),
+                                                       "numberPhases": ("integer", False, None)}))
+    assert requests["RemoteStartTransaction"]["chargingProfile"][2] == requests["SetChargingProfile"][
+        "csChargingProfiles"][2]
