@@ -23,6 +23,8 @@ FW_KEYS = ("fw_job", "fw_slots")
 LOG_LINES = 64
 LOG_LINE_CHARS = 120
 TECH_INFO_MAX = 255  # SecurityEventNotification.req techInfo: CiString255Type
+STARTUP = "StartupOfTheDevice"  # security event types raised at boot (whitepaper Appendix 1)
+FIRMWARE_UPDATED = "FirmwareUpdated"
 
 
 class Parts:
@@ -55,9 +57,9 @@ class Parts:
         self.log("boot", "running firmware %s" % self.info.get("firmware"))
         if self.config["SecurityProfile"] > 0:
             self.security  # noqa: B018 (the connection needs it)
-        self.security_event("StartupOfTheDevice", "firmware %s" % self.info.get("firmware"))
+        self.security_event(STARTUP, "firmware %s" % self.info.get("firmware"))
         if self._fwmgmt is not None and self._fwmgmt.updated_to:
-            self.security_event("FirmwareUpdated", "now running %s" % self._fwmgmt.updated_to)
+            self.security_event(FIRMWARE_UPDATED, "now running %s" % self._fwmgmt.updated_to)
 
     def part_tasks(self):
         """The tasks of the parts built so far; the ones built later start their own (_started)."""

@@ -17,8 +17,7 @@ import binascii
 from firmware import timefmt
 
 # SecurityEvent types this firmware raises (whitepaper Appendix 1); the rest it cannot detect.
-STARTUP = "StartupOfTheDevice"  # raised by firmware/ocpp/parts.py at boot, as FirmwareUpdated
-FIRMWARE_UPDATED = "FirmwareUpdated"
+# (StartupOfTheDevice and FirmwareUpdated are raised at boot by firmware/ocpp/parts.py.)
 FAILED_AUTH = "FailedToAuthenticateAtCentralSystem"
 INVALID_CS_CERT = "InvalidCentralSystemCertificate"
 INVALID_CP_CERT = "InvalidChargePointCertificate"

@@ -9,7 +9,7 @@
 # simulation, or on a second MCU.
 import asyncio
 
-from firmware import faults, pilot
+from firmware import pilot
 from firmware.contactor import CONFIRM_MS
 from firmware.faults import FaultLatches
 from firmware.safety import messages
