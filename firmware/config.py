@@ -111,17 +111,20 @@ def render(value):
 class Config:
     def __init__(self, storage=None, overrides=None):
         self.storage = storage
+        # Only the keys given a value (stored, passed here or changed since); the others read their default
+        # from the key table when asked. A dict of every key took ~5 KB of heap under MicroPython (issue #4),
+        # and a stored record of only what was set lets a newer firmware's defaults apply to the rest.
         self.values = {}
         self.problems = []  # what was wrong with the stored record, for the log
-        for name in keys16.names():
-            self.values[name] = spec(name)[1]
         self._load()
         if overrides:
             for name in overrides:
                 self.values[name] = overrides[name]
 
     def __getitem__(self, name):
-        return self.values[name]
+        if name in self.values:
+            return self.values[name]
+        return spec(name)[1]  # KeyError for a key this charger does not have
 
     def _load(self):
         if self.storage is None:
@@ -143,10 +146,11 @@ class Config:
                                  % (type(exc).__name__, exc))
             return
         for name in stored:
-            if name not in self.values:
+            try:
+                kind, _default, access, _limits = spec(name)
+            except KeyError:
                 self.problems.append("unknown stored key %s ignored" % name)
                 continue
-            kind, _default, access, _limits = spec(name)
             if access == R:
                 continue  # read-only keys are the firmware's facts; older firmware stored them too
             value = stored[name]
@@ -179,8 +183,8 @@ class Config:
         if self.storage is not None:
             # Only what may be written: a read-only value stored once would hide a newer firmware's value.
             values = {}
-            for name in keys16.names():
-                if spec(name)[2] != R:
+            for name in self.values:
+                if canonical(name) == name and spec(name)[2] != R:
                     values[name] = self.values[name]
             record = {"version": VERSION, "values": values}
             self.storage.write(STORE_KEY, json.dumps(record).encode())
@@ -196,5 +200,5 @@ class Config:
             if name is None:
                 unknown.append(asked)
             elif access != W:
-                known.append({"key": name, "readonly": access == R, "value": render(self.values[name])})
+                known.append({"key": name, "readonly": access == R, "value": render(self[name])})
         return known, unknown

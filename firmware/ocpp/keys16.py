@@ -126,12 +126,13 @@ def _find(name):
 
 
 def names():
-    """Every key, in table order (the write-only one too)."""
-    found = []
-    for line in _TABLE.split("\n"):
-        if line and line[0] != "#":
-            found.append(line[:line.find(" ")])
-    return found
+    """Every key, in table order (the write-only one too), one at a time: splitting the table into
+    lines took ~6 KB of heap at once under MicroPython, on every configuration change (issue #4)."""
+    at = _TABLE.find("\n")
+    while at >= 0:
+        if _TABLE[at + 1:at + 2] not in ("#", "\n", ""):
+            yield _TABLE[at + 1:_TABLE.find(" ", at + 1)]
+        at = _TABLE.find("\n", at + 1)
 
 
 def canonical(name):

@@ -42,6 +42,7 @@ class Link:
         self._lock = asyncio.Lock()
         self._answer = None
         self._answered = asyncio.Event()
+        self._booting = None  # the task running on_connect for the current connection
         self._stopping = False
         self._stopped = asyncio.Event()  # set by stop(): cuts a back-off wait short
         self.random_bytes = None  # fn(n) -> n random bytes for the jitter (the board's, os.urandom)
@@ -67,9 +68,9 @@ class Link:
             self.connects += 1
             self.rpc.reset()
             self.online.set()
-            if self.on_connect is not None:
-                asyncio.create_task(self.on_connect())
             conn = self._conn
+            if self.on_connect is not None:
+                self._booting = asyncio.create_task(self._connected(conn))
             keepalive = asyncio.create_task(self._keepalive(conn))
             try:
                 await self._receive_loop(conn)
@@ -93,6 +94,21 @@ class Link:
                 backoff_ms = BACKOFF_MIN_MS
             await self._pause(self._jittered(backoff_ms))
             backoff_ms = min(backoff_ms * 2, BACKOFF_MAX_MS)
+
+    async def _connected(self, conn):
+        try:
+            await self.on_connect()
+        except Exception as exc:  # noqa: BLE001
+            # A bug, or a MemoryError in a small heap (seen at boot): this connection never booted and
+            # is no use; close it so that the next one boots again, instead of staying up for nothing.
+            if self.trace is not None:
+                self.trace("error", "after connect: %s: %s" % (type(exc).__name__, exc))
+            if conn is self._conn:
+                self._went_down()
+                try:
+                    await conn.close()
+                except Exception:  # noqa: BLE001
+                    pass
 
     def _jittered(self, backoff_ms):
         source = self.random_bytes
@@ -132,6 +148,8 @@ class Link:
     async def stop(self):
         self._stopping = True
         self._stopped.set()
+        if self._booting is not None:
+            self._booting.cancel()  # a boot loop of this connection must not outlive the firmware
         conn = self._conn
         self._went_down()
         if conn is not None:

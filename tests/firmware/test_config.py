@@ -161,7 +161,20 @@ def test_record_has_version_and_typed_values():
     rec = record(storage)
     assert rec["version"] == cfg.VERSION
     assert rec["values"]["HeartbeatInterval"] == 120
-    assert rec["values"]["LocalAuthorizeOffline"] is True
+    Config(storage).set("LocalAuthorizeOffline", "false")
+    assert record(storage)["values"] == {"HeartbeatInterval": 120, "LocalAuthorizeOffline": False}
+
+
+def test_the_record_holds_only_what_was_set_so_unset_keys_follow_the_firmware_default():
+    storage = MemoryStorage()
+    storage.write(cfg.STORE_KEY, b'{"version": 1, "values": {"HeartbeatInterval": 120}}')
+    c = Config(storage)
+    assert c["HeartbeatInterval"] == 120
+    assert c["MeterValueSampleInterval"] == cfg.spec("MeterValueSampleInterval")[1]
+    assert c["AuthorizationKey"] is None  # a secret never set
+    c.set("ClockAlignedDataInterval", "900")
+    assert sorted(record(storage)["values"]) == ["ClockAlignedDataInterval", "HeartbeatInterval"]
+    raises(KeyError, c.__getitem__, "NoSuchKey")
 
 
 def test_rejected_or_unsupported_change_writes_nothing():
@@ -175,7 +188,8 @@ def test_rejected_or_unsupported_change_writes_nothing():
 
 def test_read_only_keys_are_not_persisted():
     storage = MemoryStorage()
-    Config(storage).set("HeartbeatInterval", "120")
+    everything = {name: cfg.KEYS[name][1] for name in cfg.KEYS}  # given at build, read-only ones too
+    Config(storage, everything).set("HeartbeatInterval", "120")
     values = record(storage)["values"]
     for name in cfg.KEYS:
         assert (name in values) == (cfg.KEYS[name][2] == cfg.RW), name

@@ -380,6 +380,31 @@ def test_link_drop_reconnects_with_back_off_and_runs_on_connect_again():
     run(story)
 
 
+def test_an_error_in_on_connect_closes_that_connection_and_the_next_one_runs_it_again():
+    # A MemoryError in the boot loop (seen in a small MicroPython heap) left a connection up that never
+    # booted; now it is closed and the next connection boots.
+    async def story(clock):
+        link, csms, network, task, connects = await start(clock, connected=False)
+        errors = []
+        link.trace = lambda direction, text: errors.append(text)
+
+        async def on_connect():
+            connects.append(clock.ms())
+            if len(connects) == 1:
+                raise MemoryError("memory allocation failed")
+
+        link.on_connect = on_connect
+        await csms.connection(1)
+        await csms.connection(2)
+        await link.online.wait()
+        await asyncio.sleep(0)
+        assert len(connects) == 2 and link.connects == 2
+        assert errors == ["after connect: MemoryError: memory allocation failed"]
+        await finish(link, task)
+
+    run(story)
+
+
 def test_call_in_flight_when_the_link_drops_fails_with_connection_lost():
     async def story(clock):
         link, csms, network, task, _ = await start(clock)
