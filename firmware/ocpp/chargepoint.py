@@ -12,7 +12,7 @@ import asyncio
 from firmware.ocpp import sampling
 from firmware.ocpp.authorize import Authorizer
 from firmware.ocpp.availability import Availability
-from firmware.ocpp.commands import CONNECTOR, Commands
+from firmware.config import canonical
 from firmware.ocpp.link import CallFailed
 from firmware.ocpp.parts import Parts
 from firmware.ocpp.transaction import TransactionEvents
@@ -20,9 +20,10 @@ from firmware.waiting import event_or_timeout
 
 BOOT_RETRY_S = 10  # BootNotification got a CALLERROR or no answer: try again after this
 PILOT_KNOWN_WAIT_MS = 1000
+CONNECTOR = 1  # one connector per charger for now
 
 
-class ChargePoint(Commands, TransactionEvents, Parts):
+class ChargePoint(TransactionEvents, Parts):
     def __init__(self, adapter, link, config, clock, charger, info, log=None, storage=None, reset_cause="power"):
         self.adapter = adapter
         self.link = link
@@ -103,6 +104,33 @@ class ChargePoint(Commands, TransactionEvents, Parts):
             self._send(*self.adapter.status(0, self._cp_status, "NoError", self.clock.utc()))
         self.status_changed()
         self._wake.set()
+
+    def __getattr__(self, name):
+        # Only for a name the charge point does not have: the CSMS's commands (firmware/ocpp/commands.py:
+        # Reset, RemoteStart, TriggerMessage...) load with the first one used. A plain charging session
+        # never needs them (~4 KB of heap under MicroPython, issue #4).
+        from firmware.ocpp import commands
+
+        command = getattr(commands.Commands, name, None)
+        if command is None:
+            raise AttributeError(name)
+        return lambda *args: command(self, *args)
+
+    def change_configuration(self, key, value):
+        name = canonical(key)
+        if name == "SecurityProfile":
+            return self.security.change_profile(value)  # firmware/ocpp/security16.py: only upward
+        status = self.config.set(key, value)
+        if status == "Accepted":  # wake the task that waits on the old value
+            if name == "MeterValueSampleInterval":
+                self._sampling.set()
+            elif name == "ClockAlignedDataInterval":
+                self._aligning.set()
+            elif name == "HeartbeatInterval":
+                self._beat_changed.set()
+            elif name == "WebSocketPingInterval":
+                self.link.ping_changed.set()  # firmware/ocpp/link.py: applies at once
+        return status
 
     def boot_result(self, payload):
         """A BootNotification.conf (at boot, or triggered later)."""
@@ -228,7 +256,9 @@ class ChargePoint(Commands, TransactionEvents, Parts):
             if smart is not None:
                 smart.pending = None
             return "Rejected"
-        status = Commands.remote_start(self, id_tag, connector_id)
+        from firmware.ocpp import commands
+
+        status = commands.Commands.remote_start(self, id_tag, connector_id)
         if status != "Accepted" and smart is not None:
             smart.pending = None
         return status

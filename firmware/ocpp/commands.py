@@ -1,12 +1,12 @@
 # What the CSMS may ask of the charge point, independent of the protocol version (the version module,
-# firmware/ocpp/core16.py for 1.6, checks the payloads and calls these). A mixin of ChargePoint: it
-# works on the charge point's state (self.tx, self.availability, self.auth, self.config, the outbox).
+# firmware/ocpp/core16.py for 1.6, checks the payloads and calls these). Methods of ChargePoint, loaded
+# with the first one used (ChargePoint.__getattr__): they work on the charge point's state (self.tx,
+# self.availability, self.auth, self.config, the outbox).
 import asyncio
 
-from firmware.config import canonical
+from firmware.ocpp.chargepoint import CONNECTOR
 from firmware.ocpp.link import CallFailed
 
-CONNECTOR = 1  # one connector per charger for now
 RESET_DRAIN_S = 60  # a Reset waits at most this long for StopTransaction and friends to reach the CSMS
 RESET_POLL_S = 0.5
 
@@ -29,22 +29,6 @@ class Commands:
             return "Rejected"
         self.charger.stop("Remote")
         return "Accepted"
-
-    def change_configuration(self, key, value):
-        name = canonical(key)
-        if name == "SecurityProfile":
-            return self.security.change_profile(value)  # firmware/ocpp/security16.py: only upward
-        status = self.config.set(key, value)
-        if status == "Accepted":  # wake the task that waits on the old value
-            if name == "MeterValueSampleInterval":
-                self._sampling.set()
-            elif name == "ClockAlignedDataInterval":
-                self._aligning.set()
-            elif name == "HeartbeatInterval":
-                self._beat_changed.set()
-            elif name == "WebSocketPingInterval":
-                self.link.ping_changed.set()  # firmware/ocpp/link.py: applies at once
-        return status
 
     def reset(self, kind):
         """Reset.req (section 5.14): a running transaction is stopped (reason SoftReset / HardReset)
