@@ -31,84 +31,87 @@ REBOOT_REQUIRED = ("ConnectionTimeOut", "MaxCurrent")
 
 # One key per line: name, type, access, limits, default (the rest of the line; nothing: no default).
 # Types: bool, int, csl (comma-separated list), phases (a CSL of "<connectorId>.<rotation>", section
-# 9.1.7), hex, str. Limits ("-": none): "min..max" for an int, "fewest..most" bytes of UTF-8 for a str; "<items>/<most>" for a CSL, items "measurands"
-# (MEASURANDS) or "-" (any); for a bool the only value that may be set (a value the charger cannot honour
-# is Rejected); "fewest..most" digits for hex. A CSL's default "*" is every item it allows.
+# 9.1.7), hex, str. Limits ("-": none): "min..max" for an int, "fewest..most" bytes of UTF-8 for a str;
+# "<items>/<most>" for a CSL, items "measurands" (MEASURANDS) or "-" (any); for a bool the only value that
+# may be set (a value the charger cannot honour is Rejected); "fewest..most" digits for hex. A CSL's
+# default "*" is every item it allows.
 # Text rather than a dict of tuples: on MicroPython the dict took ~10 KB of heap, this its characters
-# (issue #4). spec() reads one key; names() lists them.
-_TABLE = """
-# name                                 type   acc limits          default
-# Core (section 9.1)
-AllowOfflineTxForUnknownId              bool   RW  -               false
-AuthorizationCacheEnabled               bool   RW  -               true
-AuthorizeRemoteTxRequests               bool   RW  -               false
-ClockAlignedDataInterval                int    RW  0..86400        0
-ConnectionTimeOut                       int    RW  1..3600         60
-ConnectorPhaseRotation                  phases RW  -/2             1.Unknown
-ConnectorPhaseRotationMaxLength         int    R   -               2
-GetConfigurationMaxKeys                 int    R   -               50
-HeartbeatInterval                       int    RW  1..604800       86400
-LocalAuthorizeOffline                   bool   RW  -               true
-LocalPreAuthorize                       bool   RW  -               false
-MeterValuesAlignedData                  csl    RW  measurands/5    Energy.Active.Import.Register
-MeterValuesAlignedDataMaxLength         int    R   -               5
-MeterValuesSampledData                  csl    RW  measurands/5    *
-MeterValuesSampledDataMaxLength         int    R   -               5
-MeterValueSampleInterval                int    RW  0..86400        60
-NumberOfConnectors                      int    R   -               1
-ResetRetries                            int    RW  0..10           2
-# The session always ends the transaction when the EV unplugs (firmware/session.py): false is Rejected.
-StopTransactionOnEVSideDisconnect       bool   RW  true            true
-StopTransactionOnInvalidId              bool   RW  -               true
-StopTxnAlignedData                      csl    RW  measurands/5
-StopTxnAlignedDataMaxLength             int    R   -               5
-StopTxnSampledData                      csl    RW  measurands/5    Energy.Active.Import.Register
-StopTxnSampledDataMaxLength             int    R   -               5
-SupportedFeatureProfiles                csl    R   -               Core,FirmwareManagement,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging
-SupportedFeatureProfilesMaxLength       int    R   -               6
-TransactionMessageAttempts              int    RW  1..100          3
-TransactionMessageRetryInterval         int    RW  1..86400        60
-# No connector lock (a tethered cable or a plain socket): nothing to unlock, both values hold.
-UnlockConnectorOnEVSideDisconnect       bool   RW  -               true
-# The link pings on it (firmware/ocpp/link.py); 0 turns pings off.
-WebSocketPingInterval                   int    RW  0..86400        0
-# Local Auth List Management (section 9.2)
-LocalAuthListEnabled                    bool   RW  -               true
-LocalAuthListMaxLength                  int    R   -               100
-SendLocalListMaxLength                  int    R   -               100
-# Reservation (section 9.3, firmware/ocpp/reservation.py): the connector only, not connector 0.
-ReserveConnectorZeroSupported           bool   R   -               false
-# Smart Charging (section 9.4): the limits firmware/ocpp/smart_charging.py gives smart.Profiles.
-ChargeProfileMaxStackLevel              int    R   -               8
-ChargingScheduleAllowedChargingRateUnit csl    R   -               Current,Power
-ChargingScheduleMaxPeriods              int    R   -               24
-ConnectorSwitch3to1PhaseSupported       bool   R   -               false
-MaxChargingProfilesInstalled            int    R   -               16
-# Vendor key: the installation's current limit per phase, A.
-MaxCurrent                              int    RW  6..80           32
-# Security whitepaper ed. 2 section 7 (firmware/ocpp/security16.py): SecurityProfile only goes up, and
-# only to a profile whose prerequisites are installed (security16.change_profile checks both).
-SecurityProfile                         int    RW  0..3            0
-# CertificateStoreMaxLength: firmware/security/certstore.py's default; CertificateSignedMaxChainSize: the
-# most characters a CertificateSigned.req certificateChain may have.
-CertificateStoreMaxLength               int    R   -               10
-CertificateSignedMaxChainSize           int    R   -               10000
-AdditionalRootCertificateCheck          bool   R   -               false
-# SignCertificate.req resends (firmware/ocpp/certsign16.py): wait CertSigningWaitMinimum s for a
-# CertificateSigned.req, then resend, doubling the wait, at most CertSigningRepeatTimes times. 60 s: a
-# CSMS with its CA at hand signs within seconds, one relaying to an external PKI within a minute or two;
-# 3 resends (60 + 120 + 240 s) ride out a lost message or a reconnect without flooding the CSMS with
-# CSRs (each also costs a key generation). Up to a day and 10 resends; 0 resends: one request per trigger.
-CertSigningWaitMinimum                  int    RW  1..86400        60
-CertSigningRepeatTimes                  int    RW  0..10           3
-# The O of the CSR subject (A02.FR.13; firmware/ocpp/certsign16.py), at most 64 bytes of UTF-8 (X.520's
-# bound for an organization name). Empty (no CPO known yet): SignChargePointCertificate is Rejected.
-CpoName                                 str    RW  0..64
-# Write-only (security whitepaper ed. 2 section 2.1; fact sheet 4.1): never read back. AuthorizationKey is
-# 16..20 bytes, given as 32..40 hex digits: the Basic auth password of security profiles 1 and 2
-# (firmware/ocpp/security16.py).
-AuthorizationKey                        hex    W   32..40
-"""
+# (issue #4); one literal per line, so that the comments between them stay out of it (~2 KB). spec()
+# reads one key; names() lists them.
+_TABLE = (
+    #  name                                    type   acc limits          default
+    # Core (section 9.1)
+    "\nAllowOfflineTxForUnknownId              bool   RW  -               false"
+    "\nAuthorizationCacheEnabled               bool   RW  -               true"
+    "\nAuthorizeRemoteTxRequests               bool   RW  -               false"
+    "\nClockAlignedDataInterval                int    RW  0..86400        0"
+    "\nConnectionTimeOut                       int    RW  1..3600         60"
+    "\nConnectorPhaseRotation                  phases RW  -/2             1.Unknown"
+    "\nConnectorPhaseRotationMaxLength         int    R   -               2"
+    "\nGetConfigurationMaxKeys                 int    R   -               50"
+    "\nHeartbeatInterval                       int    RW  1..604800       86400"
+    "\nLocalAuthorizeOffline                   bool   RW  -               true"
+    "\nLocalPreAuthorize                       bool   RW  -               false"
+    "\nMeterValuesAlignedData                  csl    RW  measurands/5    Energy.Active.Import.Register"
+    "\nMeterValuesAlignedDataMaxLength         int    R   -               5"
+    "\nMeterValuesSampledData                  csl    RW  measurands/5    *"
+    "\nMeterValuesSampledDataMaxLength         int    R   -               5"
+    "\nMeterValueSampleInterval                int    RW  0..86400        60"
+    "\nNumberOfConnectors                      int    R   -               1"
+    "\nResetRetries                            int    RW  0..10           2"
+    # The session always ends the transaction when the EV unplugs (firmware/session.py): false is Rejected.
+    "\nStopTransactionOnEVSideDisconnect       bool   RW  true            true"
+    "\nStopTransactionOnInvalidId              bool   RW  -               true"
+    "\nStopTxnAlignedData                      csl    RW  measurands/5"
+    "\nStopTxnAlignedDataMaxLength             int    R   -               5"
+    "\nStopTxnSampledData                      csl    RW  measurands/5    Energy.Active.Import.Register"
+    "\nStopTxnSampledDataMaxLength             int    R   -               5"
+    "\nSupportedFeatureProfiles                csl    R   -               Core,FirmwareManagement,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging"
+    "\nSupportedFeatureProfilesMaxLength       int    R   -               6"
+    "\nTransactionMessageAttempts              int    RW  1..100          3"
+    "\nTransactionMessageRetryInterval         int    RW  1..86400        60"
+    # No connector lock (a tethered cable or a plain socket): nothing to unlock, both values hold.
+    "\nUnlockConnectorOnEVSideDisconnect       bool   RW  -               true"
+    # The link pings on it (firmware/ocpp/link.py); 0 turns pings off.
+    "\nWebSocketPingInterval                   int    RW  0..86400        0"
+    # Local Auth List Management (section 9.2)
+    "\nLocalAuthListEnabled                    bool   RW  -               true"
+    "\nLocalAuthListMaxLength                  int    R   -               100"
+    "\nSendLocalListMaxLength                  int    R   -               100"
+    # Reservation (section 9.3, firmware/ocpp/reservation.py): the connector only, not connector 0.
+    "\nReserveConnectorZeroSupported           bool   R   -               false"
+    # Smart Charging (section 9.4): the limits firmware/ocpp/smart_charging.py gives smart.Profiles.
+    "\nChargeProfileMaxStackLevel              int    R   -               8"
+    "\nChargingScheduleAllowedChargingRateUnit csl    R   -               Current,Power"
+    "\nChargingScheduleMaxPeriods              int    R   -               24"
+    "\nConnectorSwitch3to1PhaseSupported       bool   R   -               false"
+    "\nMaxChargingProfilesInstalled            int    R   -               16"
+    # Vendor key: the installation's current limit per phase, A.
+    "\nMaxCurrent                              int    RW  6..80           32"
+    # Security whitepaper ed. 2 section 7 (firmware/ocpp/security16.py): SecurityProfile only goes up, and
+    # only to a profile whose prerequisites are installed (security16.change_profile checks both).
+    "\nSecurityProfile                         int    RW  0..3            0"
+    # CertificateStoreMaxLength: firmware/security/certstore.py's default; CertificateSignedMaxChainSize: the
+    # most characters a CertificateSigned.req certificateChain may have.
+    "\nCertificateStoreMaxLength               int    R   -               10"
+    "\nCertificateSignedMaxChainSize           int    R   -               10000"
+    "\nAdditionalRootCertificateCheck          bool   R   -               false"
+    # SignCertificate.req resends (firmware/ocpp/certsign16.py): wait CertSigningWaitMinimum s for a
+    # CertificateSigned.req, then resend, doubling the wait, at most CertSigningRepeatTimes times. 60 s: a
+    # CSMS with its CA at hand signs within seconds, one relaying to an external PKI within a minute or two;
+    # 3 resends (60 + 120 + 240 s) ride out a lost message or a reconnect without flooding the CSMS with
+    # CSRs (each also costs a key generation). Up to a day and 10 resends; 0 resends: one request per trigger.
+    "\nCertSigningWaitMinimum                  int    RW  1..86400        60"
+    "\nCertSigningRepeatTimes                  int    RW  0..10           3"
+    # The O of the CSR subject (A02.FR.13; firmware/ocpp/certsign16.py), at most 64 bytes of UTF-8 (X.520's
+    # bound for an organization name). Empty (no CPO known yet): SignChargePointCertificate is Rejected.
+    "\nCpoName                                 str    RW  0..64"
+    # Write-only (security whitepaper ed. 2 section 2.1; fact sheet 4.1): never read back. AuthorizationKey is
+    # 16..20 bytes, given as 32..40 hex digits: the Basic auth password of security profiles 1 and 2
+    # (firmware/ocpp/security16.py).
+    "\nAuthorizationKey                        hex    W   32..40"
+    "\n"
+)
 
 
 _NAME_W = 40  # columns of _TABLE: the name, then type, access and limits; the default from _DEFAULT_AT
