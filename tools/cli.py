@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 
@@ -207,6 +208,10 @@ def build_parser():
     fp = sub.add_parser("footprint", help="RAM the firmware needs under MicroPython: import costs, working "
                                           "set, smallest heap for a full session")
     fp.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    fp.add_argument("--wasm32", action="store_true", help="also measure the imports on the same MicroPython "
+                    "built for 32-bit wasm (Node.js; fetches its wheel and Pyodide once)")
+    fp.add_argument("--cache", metavar="DIR", default=os.path.expanduser("~/.cache/evse-wasm32"),
+                    help="where --wasm32 keeps what it fetched (default ~/.cache/evse-wasm32)")
     fp.set_defaults(func=cmd_footprint)
 
     from tools import deploy, desk

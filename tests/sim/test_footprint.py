@@ -1,5 +1,10 @@
 """tools/footprint.py's import measurement under the real micropython binary, on two tiny modules."""
 
+import os
+import shutil
+
+import pytest
+
 from tools import footprint
 
 
@@ -12,3 +17,14 @@ def test_import_costs_gives_each_modules_own_cost_and_the_string_pool(tmp_path):
     assert own["big"] >= 8 * 1000 > own["small"]  # eight 1000-byte buffers, against one int
     assert total >= own["big"] and baseline > 0
     assert footprint.QSTRS["n_qstr"] > 0 and footprint.QSTRS["n_total_bytes"] >= footprint.QSTRS["n_str_data_bytes"]
+
+
+@pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None, reason="needs Node.js and npm")
+def test_the_wasm32_build_is_a_32_bit_micropython_with_half_size_pointers(tmp_path):
+    # evse footprint --wasm32: the same imports on MicroPython built for wasm32, where a list of 1000 slots
+    # takes 4 bytes a slot instead of x86-64's 8 (fetches the wheel and Pyodide once, into the cache).
+    (tmp_path / "slots.py").write_text("SLOTS = [None] * 1000\n")
+    wasm32 = footprint.wasm32_runtime(os.path.expanduser("~/.cache/evse-wasm32"), say=lambda text: None)
+    _, costs32, _ = footprint.import_costs(tmp_path, ["slots"], wasm32)
+    _, costs64, _ = footprint.import_costs(tmp_path, ["slots"])
+    assert 4000 <= dict(costs32)["slots"] < 6000 <= 8000 <= dict(costs64)["slots"]
