@@ -38,6 +38,7 @@ package(
         "machine_uart.py",
         "memory.py",
         "parts.py",
+        "tls.py",
         "urls.py",
         "websocket.py",
         "ws_micro.py",

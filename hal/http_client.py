@@ -2,7 +2,7 @@
 # in (GET, streamed to a sink in pieces, never the whole body in RAM) and diagnostics out (PUT or POST
 # from a source of chunks). It runs unchanged under MicroPython (boards, unix port) and CPython.
 #
-# http:// and https:// only (TLS set up as hal/ws_micro.py does, with the same certificate options).
+# http:// and https:// only (TLS from hal/tls.py, with the same certificate options as hal/ws_micro.py).
 # OCPP 1.6 lets a CSMS name ftp:// locations for UpdateFirmware and GetDiagnostics; those fail here with
 # a clear error. One request per connection; redirects are followed at most max_redirects times.
 # timeout_ms bounds each step (connect + TLS, every read, every write), not the whole transfer, so a big
@@ -109,9 +109,9 @@ class HttpClient:
 
         if not self.ca_file and self.verify_server and not hasattr(ssl.SSLContext, "load_default_certs"):
             raise HttpError("https:// needs ca_file here (no system CA store), or verify_server=False")
-        from hal.ws_micro import WsNetwork  # the same CA, PEM/DER and client certificate handling
+        from hal import tls
 
-        return WsNetwork(self.ca_file, self.cert_file, self.key_file, verify_server=self.verify_server).ssl_context()
+        return tls.client_context(self.ca_file, self.cert_file, self.key_file, self.verify_server)
 
     def _tls(self, secure):
         if not secure:

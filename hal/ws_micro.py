@@ -7,7 +7,6 @@
 # Once open, recv() and send() raise hal.interfaces.ConnectionClosed when the connection is gone; after
 # that, close_code and close_reason say why (the server's close, or the error we closed with).
 import asyncio
-import binascii
 import os
 import struct
 
@@ -41,47 +40,6 @@ async def _close_stream(writer, timeout_ms):
         await asyncio.wait_for(writer.wait_closed(), timeout_ms / 1000)
     except Exception:  # already gone, or a TLS peer that never answers our close_notify
         pass
-
-
-def der_blocks(path, kind):
-    """The DER bodies of the PEM blocks in a file whose label contains kind ("CERTIFICATE",
-    "PRIVATE KEY"), or the whole file if it is DER already."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if b"-----BEGIN " not in data:
-        return [data]
-    blocks = []
-    start = data.find(b"-----BEGIN ")
-    while start >= 0:
-        label_end = data.find(b"-----", start + 11)
-        end = data.find(b"-----END ", label_end)
-        if label_end < 0 or end < 0:
-            raise ValueError("unterminated PEM block in %s" % path)
-        if kind.encode() in data[start + 11:label_end]:
-            blocks.append(binascii.a2b_base64(data[label_end + 5:end]))
-        start = data.find(b"-----BEGIN ", end + 9)
-    if not blocks:
-        raise ValueError("no %s in %s" % (kind, path))
-    return blocks
-
-
-# MicroPython's own mbedtls configuration (unix, stm32, rp2; not esp32's ESP-IDF one) leaves out
-# MBEDTLS_PEM_PARSE_C: PEM files fail with ValueError("invalid cert"/"invalid key"). Then the same
-# files go in as DER: every CA certificate, and the first certificate of the client chain with its key
-# (without PEM parsing, mbedtls reads one DER certificate per call, so a chain is cut to the leaf).
-def _load_ca(context, ca_file):
-    try:
-        context.load_verify_locations(ca_file)
-    except (ValueError, OSError):  # OSError: CPython's ssl.SSLError for a DER file
-        for der in der_blocks(ca_file, "CERTIFICATE"):
-            context.load_verify_locations(cadata=der)
-
-
-def _load_cert_chain(context, cert_file, key_file):
-    try:
-        context.load_cert_chain(cert_file, key_file)
-    except ValueError:
-        context.load_cert_chain(der_blocks(cert_file, "CERTIFICATE")[0], der_blocks(key_file, "PRIVATE KEY")[0])
 
 
 class WsConnection:  # hal.interfaces.Connection
@@ -250,23 +208,9 @@ class WsNetwork:  # hal.interfaces.Network
         """A fresh context per connection, so certificates replaced on disk take effect."""
         if self.ssl_context_factory is not None:
             return self.ssl_context_factory()
-        import ssl
+        from hal import tls  # loaded with the first wss:// connection
 
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        if self.ca_file:
-            _load_ca(context, self.ca_file)
-            context.verify_mode = ssl.CERT_REQUIRED  # MicroPython's default is CERT_NONE
-        elif not self.verify_server:
-            if hasattr(context, "check_hostname"):
-                context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        elif hasattr(context, "load_default_certs"):
-            context.load_default_certs()
-        else:
-            raise OSError("wss:// needs ca_file here (no system CA store), or verify_server=False")
-        if self.cert_file:
-            _load_cert_chain(context, self.cert_file, self.key_file or self.cert_file)
-        return context
+        return tls.client_context(self.ca_file, self.cert_file, self.key_file, self.verify_server)
 
     async def connect(self, url, subprotocol, headers=None):
         conn = None
