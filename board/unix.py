@@ -86,7 +86,7 @@ class MemWatch:
 
     def report(self):
         emit({"kind": "mem", "imported": IMPORTED_BYTES, "built": self.built, "peak_live": self.peak_live,
-              "alloc": gc.mem_alloc(), "free": gc.mem_free(),
+              "alloc": gc.mem_alloc(), "free": gc.mem_free(), "gc_threshold": gc.threshold(),
               "loaded_later": sorted(name for name in sys.modules if name not in IMPORTED_MODULES)})
 
 
