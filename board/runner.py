@@ -2,25 +2,14 @@
 # joined by an in-memory link that still carries the framed, CRC-checked protocol (hal/loopback.py).
 # A board with a separate safety MCU gives each Board its own UART instead and runs one node each.
 import asyncio
-import gc
 
 from firmware.app import Firmware
 from firmware.safety.node import SafetyNode
 from hal.loopback import pipe
 
 
-# MicroPython collects after every GC_EVERY_BYTES allocated, not only when an allocation fails: the garbage
-# of each message is freed while it lies together, before the heap fills up to its end with holes between
-# long-lived objects, where a later allocation of a few hundred bytes finds no room. The unix session
-# passed in a 288 KB heap with it, and failed there without (issue #4). A collection of the ~270 KB heap
-# takes a few ms; a session allocates some KB per second.
-GC_EVERY_BYTES = 8192
-
-
 def start(main_board, safety_board, csms_url, cp_id, config=None, trace=None, ocpp="1.6"):
     """Start both nodes on the running loop; returns (firmware, safety_node, safety_tasks)."""
-    if hasattr(gc, "threshold"):  # MicroPython (CPython's gc has set_threshold, for generations)
-        gc.threshold(GC_EVERY_BYTES)
     if getattr(main_board, "safety_link", None) is None and getattr(safety_board, "link", None) is None:
         main_board.safety_link, safety_board.link = pipe()
     fw = Firmware(main_board, csms_url, cp_id, ocpp, config=config, trace=trace)

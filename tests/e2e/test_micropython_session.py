@@ -4,7 +4,7 @@ bridge, the pymodbus meter over a pty and the embedded CSMS over a real WebSocke
 
 import asyncio
 
-from board import runner
+import board
 from sim.mpy_session import MpyOptions, drive_commanded_session, last_status, run_mpy_session, stopped, until
 
 
@@ -30,7 +30,7 @@ def test_csms_commands_are_answered_under_micropython_with_the_handlers_loaded_o
     assert result.passed, (result.reason, result.stderr[-2000:], lines)
     later = result.mem["loaded_later"]
     assert "firmware.ocpp.core16" in later and "firmware.ocpp.schema16" in later  # not at boot
-    assert result.mem["gc_threshold"] == runner.GC_EVERY_BYTES  # collects early: less fragmentation
+    assert result.mem["gc_threshold"] == board.GC_EVERY_BYTES  # collects early: less fragmentation
     assert result.messages["MeterValues"] >= 2 and result.stderr == ""
 
 
