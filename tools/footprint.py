@@ -101,6 +101,7 @@ for name in sys.argv[1:]:
     gc.collect()
     before = gc.mem_alloc()
     __import__(name)
+    gc.threshold(-1)  # set by board/__init__.py: collections only between imports (see import_costs)
     gc.collect()
     print("module", name, gc.mem_alloc() - before)
 gc.collect()
@@ -113,6 +114,7 @@ for name in sys.argv[1:]:
     gc.collect()
     before = gc.mem_alloc()
     __import__(name)
+    gc.threshold(-1)
     gc.collect()
     print("own", name, gc.mem_alloc() - before)
 """
@@ -124,6 +126,9 @@ def import_costs(staging, order, wasm32=None):
     script = staging / "_import_costs.py"
     script.write_text(_IMPORT_SCRIPT)
     # board.unix runs main() only as __main__, so importing it is safe; it needs its argv only then.
+    # The script collects only between imports: the wasm32 build does not see the roots a running
+    # function holds in wasm locals, and a collection in the middle of loading a module corrupts it
+    # (the unix session, which collects at any time, is therefore run on x86-64 only).
     if wasm32 is None:
         argv = [str(pathlib.Path(sys.executable).parent / "micropython"), str(script)]
     else:
