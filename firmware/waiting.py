@@ -24,8 +24,11 @@ async def event_or_timeout(event, timeout_ms):
     if timeout_ms is None:
         await event.wait()
         return True
-    if timeout_ms <= 0 or event.is_set():
+    if timeout_ms <= 0:
         return event.is_set()
+    if event.is_set():
+        await asyncio.sleep(0)  # as any wait does: a loop on an event left set must still let others run
+        return True
     if _core is None:
         try:
             await asyncio.wait_for(event.wait(), timeout_ms / 1000)

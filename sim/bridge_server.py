@@ -101,9 +101,11 @@ class BridgeServer:
 
     async def stop(self):
         session = self._session
-        if session is not None:
+        # Cancelled until it is done: Python 3.11's wait_for swallows a cancellation that meets a
+        # finished read (gh-86296), and the session reads under wait_for.
+        while session is not None and not session.done():
             session.cancel()
-            await asyncio.gather(session, return_exceptions=True)
+            await asyncio.wait([session], timeout=0.1)
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

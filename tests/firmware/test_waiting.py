@@ -54,6 +54,24 @@ def test_already_set_none_and_zero_timeouts():
     run_async(story())
 
 
+def test_a_loop_on_an_event_left_set_still_lets_the_other_tasks_run():
+    # (a loop of the bridge's waits on an event that stays set: it starved the plant's task on CPython)
+    async def story():
+        event = asyncio.Event()
+        event.set()
+        ran = []
+
+        async def other():
+            ran.append(True)
+
+        asyncio.create_task(other())
+        for _ in range(3):
+            assert await event_or_timeout(event, 1000) is True
+        assert ran == [True]
+
+    run_async(story())
+
+
 def test_many_waiters_each_on_its_own_deadline_and_a_later_shorter_one_is_served_on_time():
     async def story():
         events = [asyncio.Event() for _ in range(4)]
