@@ -303,6 +303,16 @@ def _close_code_ok(code):
     return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
 
 
+def utf8_bytes(text):
+    """The UTF-8 bytes of text. MicroPython keeps a str as UTF-8 and lends those bytes (a memoryview), so
+    a frame is built from them without first copying the whole message (a 4 KB GetConfiguration answer
+    needed one more 4 KB block of the heap in one piece, issue #4); CPython encodes."""
+    try:
+        return memoryview(text)
+    except TypeError:
+        return text.encode()
+
+
 def parse_close(payload):
     """(code, reason) of a close frame's payload (RFC 6455 §5.5.1)."""
     if not payload:
@@ -428,7 +438,7 @@ class Client:
 
     def send_text(self, text):
         self._check_open()
-        return self._frame(OP_TEXT, text.encode())
+        return self._frame(OP_TEXT, utf8_bytes(text))
 
     def send_binary(self, data):
         self._check_open()

@@ -20,6 +20,7 @@ from firmware.waiting import event_or_timeout
 
 BOOT_RETRY_S = 10  # BootNotification got a CALLERROR or no answer: try again after this
 PILOT_KNOWN_WAIT_MS = 1000
+MEMORY_RETRY_S = 1  # the outbox tries again after a MemoryError
 CONNECTOR = 1  # one connector per charger for now
 
 
@@ -143,46 +144,58 @@ class ChargePoint(TransactionEvents, Parts):
 
     async def _serve_outbox(self):
         while True:
-            if not self.outbox or not self.booted or not self.link.online.is_set():
+            try:
+                await self._serve_next()
+            except MemoryError as exc:
+                # Short of heap for a moment (a board's, fragmented; seen in a small MicroPython heap,
+                # issue #4): the entry stays at the head of the outbox and goes out on the next try.
+                # Before, the task ended here and nothing was sent again until a reboot.
+                self._sending = None
+                self.log("outbox", "MemoryError: %s; trying again in %d s" % (exc, MEMORY_RETRY_S))
+                await asyncio.sleep(MEMORY_RETRY_S)
+
+    async def _serve_next(self):
+        """Send the head of the outbox (or wait for one to send)."""
+        if not self.outbox or not self.booted or not self.link.online.is_set():
+            self._wake.clear()
+            await self._wake.wait()
+            return
+        entry = self.outbox[0]
+        action, payload, build, tx = entry
+        if build is not None:
+            payload = build()
+            if payload is None:  # not ready (waiting for the meter): wait for news
                 self._wake.clear()
                 await self._wake.wait()
-                continue
-            entry = self.outbox[0]
-            action, payload, build, tx = entry
-            if build is not None:
-                payload = build()
-                if payload is None:  # not ready (waiting for the meter): wait for news
-                    self._wake.clear()
-                    await self._wake.wait()
-                    continue
-                if payload is False:  # a queued transaction message dropped meanwhile (logged)
-                    self._drop(entry)
-                    continue
-            attempts = 0
-            self._sending = entry  # a newer status must not remove what is on the wire
-            while True:
-                try:
-                    result = await self.link.call(action, payload)
-                    self.last_sent_ms = self.clock.ms()
+                return
+            if payload is False:  # a queued transaction message dropped meanwhile (logged)
+                self._drop(entry)
+                return
+        attempts = 0
+        self._sending = entry  # a newer status must not remove what is on the wire
+        while True:
+            try:
+                result = await self.link.call(action, payload)
+                self.last_sent_ms = self.clock.ms()
+                break
+            except CallFailed as exc:
+                self.log("outbox", str(exc))
+                if not self.link.online.is_set():
+                    result = None
+                    break  # resend after the reconnect
+                attempts += 1
+                if tx is None or attempts >= self.config["TransactionMessageAttempts"]:
+                    result = False  # given up (OCPP 1.6 section 4.10)
                     break
-                except CallFailed as exc:
-                    self.log("outbox", str(exc))
-                    if not self.link.online.is_set():
-                        result = None
-                        break  # resend after the reconnect
-                    attempts += 1
-                    if tx is None or attempts >= self.config["TransactionMessageAttempts"]:
-                        result = False  # given up (OCPP 1.6 section 4.10)
-                        break
-                    await asyncio.sleep(self.config["TransactionMessageRetryInterval"] * attempts)
-            if result is None:
-                continue
-            self._sending = None
-            self._drop(entry)
-            if tx is not None:
-                self._tx_done(tx, result)  # firmware/ocpp/transaction.py: out of the queue
-            elif result is not False:
-                self._delivered(action, result, tx)
+                await asyncio.sleep(self.config["TransactionMessageRetryInterval"] * attempts)
+        if result is None:
+            return
+        self._sending = None
+        self._drop(entry)
+        if tx is not None:
+            self._tx_done(tx, result)  # firmware/ocpp/transaction.py: out of the queue
+        elif result is not False:
+            self._delivered(action, result, tx)
 
     def _drop(self, entry):
         for i in range(len(self.outbox)):

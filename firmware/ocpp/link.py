@@ -213,6 +213,9 @@ class Link:
             except (OSError, ConnectionClosed):
                 self.rpc.reset()
                 raise CallFailed(action, "connection lost")
+            except Exception:  # a MemoryError building the frame: the CALL never left, no RpcBusy after
+                self.rpc.reset()
+                raise
             unique_id = self.rpc.outstanding[0]
             timeout_s = self.rpc.call_timeout_ms / 1000
             try:

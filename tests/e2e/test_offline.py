@@ -224,3 +224,32 @@ def test_the_cpython_websocket_answers_pings_on_loopback():
             await csms.stop()
 
     asyncio.run(main())
+
+
+def test_a_memory_error_while_sending_loses_nothing_and_the_outbox_goes_on():
+    # A board short of heap for a moment (issue #4: seen in a small MicroPython heap) failed to build a
+    # frame; the outbox task ended there and nothing was sent again until a reboot.
+    async def story(rig, clock):
+        await charging(rig, clock)
+        link = rig.fw.cp.link
+        real_send = link._send
+        failed = []
+
+        async def short_of_heap(text):
+            if not failed and '"MeterValues"' in text:
+                failed.append(text)
+                raise MemoryError("memory allocation failed, allocating 1016 bytes")
+            await real_send(text)
+
+        link._send = short_of_heap
+        await until(lambda: failed, clock, 60, "a MeterValues that failed to go out")
+        before = len(calls(rig.station, "MeterValues"))
+        await until(lambda: len(calls(rig.station, "MeterValues")) > before, clock, 60, "the next MeterValues")
+        assert any("MemoryError" in line for line in rig.fw.cp.logbook.lines(None, None))
+        rig.plant.unplug()
+        await delivered(rig, clock)
+        tx = only_transaction(rig.station)
+        assert tx["reason"] == "EVDisconnected" and len(calls(rig.station, "StopTransaction")) == 1
+        assert rig.station.errors == []
+
+    run(story)

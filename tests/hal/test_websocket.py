@@ -305,6 +305,15 @@ def test_sent_frames_are_masked_with_fresh_keys():
     assert ws.parse_frame(client.ping(b"p"), masked=True)[1:3] == (ws.OP_PING, b"p")
 
 
+def test_text_frames_carry_the_utf8_bytes_of_any_text_at_every_length_class():
+    # On MicroPython the frame is built from the str's own UTF-8 bytes (utf8_bytes), not a copy of them.
+    assert bytes(ws.utf8_bytes("a\u00e9\u20ac\U0001f50c")) == b"a\xc3\xa9\xe2\x82\xac\xf0\x9f\x94\x8c"
+    client = open_client()
+    for text in ("", "\u00e9" * 62 + "x", "\u20ac" * 42, "k\u00e9" * 40000):  # 7-bit, 16-bit, 64-bit lengths
+        frame = client.send_text(text)
+        assert ws.parse_frame(frame, masked=True, max_payload=1 << 20)[1:3] == (ws.OP_TEXT, text.encode())
+
+
 def test_utf8_accepts_valid_text_at_every_length_and_boundary():
     for data in (b"", b"ascii", "é".encode(), "€".encode(), "𝄞".encode(), b"\xed\x9f\xbf", b"\xee\x80\x80",
                  b"\xf4\x8f\xbf\xbf", b"\xe0\xa0\x80", b"\xf0\x90\x80\x80", b"a\xc2\x80z"):
