@@ -7,6 +7,8 @@
 #   during a transaction the StopTxnAlignedData ones are also kept for StopTransaction.
 #
 # A change of the transaction or of an interval wakes the task, so it takes effect at once.
+import asyncio
+
 from firmware import timefmt
 from firmware.waiting import event_or_timeout
 
@@ -29,52 +31,69 @@ def wall_ms(clock):
 
 
 async def periodic(cp):
-    while True:
-        cp._sampling.clear()
-        tx = cp.tx
-        interval_ms = cp.config["MeterValueSampleInterval"] * 1000
-        if tx is None or interval_ms <= 0:
-            await cp._sampling.wait()
-            continue
-        due_ms = tx.sampled_ms + interval_ms
-        if await event_or_timeout(cp._sampling, due_ms - cp.clock.ms()):
-            continue  # a new transaction or interval: start over
-        now = cp.clock.ms()
-        tx.sampled_ms = due_ms if now - due_ms < interval_ms else now  # on the grid unless far behind
-        reading = await cp.charger.read_meter()
-        if reading is None or cp.tx is not tx:
-            continue
-        value = cp.adapter.meter_value(reading, cp.config["MeterValuesSampledData"], "Sample.Periodic",
-                                       cp.clock.utc(), cp.charger.soc_pct())
-        if not value["sampledValue"]:
-            continue  # nothing configured that this meter measures; an empty list is invalid in 1.6
-        send(cp, tx, value)
+    await _kept_alive(cp, _periodic_step)
 
 
 async def aligned(cp):
+    await _kept_alive(cp, _aligned_step)
+
+
+async def _kept_alive(cp, step):
+    # Short of heap for a moment (a board's, fragmented; issue #4): that sample may be lost, which the log
+    # says, and the task goes on. Before, it ended there and no sample was taken again until a reboot.
     while True:
-        cp._aligning.clear()
-        interval_s = cp.config["ClockAlignedDataInterval"]
-        if interval_s <= 0:
-            await cp._aligning.wait()
-            continue
-        period_ms = interval_s * 1000
-        now_ms = wall_ms(cp.clock)
-        boundary_ms = now_ms - now_ms % period_ms + period_ms
-        if await event_or_timeout(cp._aligning, boundary_ms - now_ms):
-            continue  # a new interval: aligned afresh
-        stamp = timefmt.format_utc(boundary_ms // 1000)  # the aligned instant, not when the meter answered
-        reading = await cp.charger.read_meter()
-        if reading is None:
-            continue
-        tx = cp.tx
-        value = cp.adapter.meter_value(reading, cp.config["MeterValuesAlignedData"], "Sample.Clock", stamp)
-        if value["sampledValue"]:
-            send(cp, tx, value)
-        if tx is not None:
-            kept = cp.adapter.meter_value(reading, cp.config["StopTxnAlignedData"], "Sample.Clock", stamp)
-            if kept["sampledValue"]:
-                tx.add_aligned(kept)
+        try:
+            await step(cp)
+        except MemoryError as exc:
+            cp.log("sampling", "MemoryError: %s; a sample may be lost" % exc)
+            await asyncio.sleep(1)
+
+
+async def _periodic_step(cp):
+    cp._sampling.clear()
+    tx = cp.tx
+    interval_ms = cp.config["MeterValueSampleInterval"] * 1000
+    if tx is None or interval_ms <= 0:
+        await cp._sampling.wait()
+        return
+    due_ms = tx.sampled_ms + interval_ms
+    if await event_or_timeout(cp._sampling, due_ms - cp.clock.ms()):
+        return  # a new transaction or interval: start over
+    now = cp.clock.ms()
+    tx.sampled_ms = due_ms if now - due_ms < interval_ms else now  # on the grid unless far behind
+    reading = await cp.charger.read_meter()
+    if reading is None or cp.tx is not tx:
+        return
+    value = cp.adapter.meter_value(reading, cp.config["MeterValuesSampledData"], "Sample.Periodic",
+                                   cp.clock.utc(), cp.charger.soc_pct())
+    if not value["sampledValue"]:
+        return  # nothing configured that this meter measures; an empty list is invalid in 1.6
+    send(cp, tx, value)
+
+
+async def _aligned_step(cp):
+    cp._aligning.clear()
+    interval_s = cp.config["ClockAlignedDataInterval"]
+    if interval_s <= 0:
+        await cp._aligning.wait()
+        return
+    period_ms = interval_s * 1000
+    now_ms = wall_ms(cp.clock)
+    boundary_ms = now_ms - now_ms % period_ms + period_ms
+    if await event_or_timeout(cp._aligning, boundary_ms - now_ms):
+        return  # a new interval: aligned afresh
+    stamp = timefmt.format_utc(boundary_ms // 1000)  # the aligned instant, not when the meter answered
+    reading = await cp.charger.read_meter()
+    if reading is None:
+        return
+    tx = cp.tx
+    value = cp.adapter.meter_value(reading, cp.config["MeterValuesAlignedData"], "Sample.Clock", stamp)
+    if value["sampledValue"]:
+        send(cp, tx, value)
+    if tx is not None:
+        kept = cp.adapter.meter_value(reading, cp.config["StopTxnAlignedData"], "Sample.Clock", stamp)
+        if kept["sampledValue"]:
+            tx.add_aligned(kept)
 
 
 def send(cp, tx, value):

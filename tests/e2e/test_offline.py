@@ -253,3 +253,26 @@ def test_a_memory_error_while_sending_loses_nothing_and_the_outbox_goes_on():
         assert rig.station.errors == []
 
     run(story)
+
+
+def test_a_memory_error_while_taking_a_sample_loses_that_sample_only():
+    # The sampling task ended on a MemoryError (seen queueing a sample in a small MicroPython heap).
+    async def story(rig, clock):
+        await charging(rig, clock)
+        cp = rig.fw.cp
+        real_queue = cp.queue_sample
+        failed = []
+
+        def short_of_heap(tx, value):
+            if not failed:
+                failed.append(value)
+                raise MemoryError("memory allocation failed, allocating 848 bytes")
+            real_queue(tx, value)
+
+        cp.queue_sample = short_of_heap
+        await until(lambda: failed, clock, 60, "a sample that failed to be queued")
+        before = len(calls(rig.station, "MeterValues"))
+        await until(lambda: len(calls(rig.station, "MeterValues")) > before, clock, 60, "the next MeterValues")
+        assert any("a sample may be lost" in line for line in cp.logbook.lines(None, None))
+
+    run(story)
