@@ -23,6 +23,8 @@ class SafetyClient:
         self.allow = False
         self.resets = 0
         self.was_alive = False
+        self._started_ms = clock.ms()
+        self._told = False  # on_alive called at least once
         self.bad_messages = 0
         self._changed = asyncio.Event()
 
@@ -47,10 +49,19 @@ class SafetyClient:
         self._changed.set()
 
     def _check_alive(self):
-        alive = self.alive()
+        now = self.clock.ms()
+        alive = self.peer.alive(now)
         if alive != self.was_alive:
             self.was_alive = alive
+            self._told = True
             self.on_alive(alive)
+        elif not alive and not self._told and now - self._started_ms >= LINK_TIMEOUT_MS:
+            # Never heard since this controller started (the node's direction of the link dead across a
+            # reboot of ours): lost, as if it had gone quiet at our start. Only a change was told before,
+            # so safety_lost was never raised and the charger closed its switch blind to the node
+            # (found by tests/e2e/test_safety_stateful.py).
+            self._told = True
+            self.on_alive(False)
 
     async def _heartbeat(self):
         while True:

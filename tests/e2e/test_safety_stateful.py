@@ -132,3 +132,21 @@ class ChargerWithFaults(RuleBasedStateMachine):
 TestChargerWithFaults = ChargerWithFaults.TestCase
 TestChargerWithFaults.settings = settings(max_examples=150, stateful_step_count=40, deadline=None,
                                           suppress_health_check=[HealthCheck.too_slow])
+
+
+def test_a_controller_rebooted_while_the_safety_node_cannot_reach_it_raises_safety_lost():
+    # The steps Hypothesis found (a fresh draw in CI): the link from the safety node is cut, a stalled
+    # task makes the watchdog reset the main controller, and the rebooted controller, which had never
+    # heard the node, never raised safety_lost: it closed its switch for a session, blind to the node.
+    machine = ChargerWithFaults()
+    machine.plug(wait_ms=150)
+    machine.inject(name="contactor_stuck_open", wait_ms=150)
+    machine.inject(name="pilot_invalid", wait_ms=150)
+    machine.inject(name="safety_lost", wait_ms=150)
+    machine.inject(name="task_stall", wait_ms=5263)
+    machine.clear(pick=1, wait_ms=10143)
+    machine.token(wait_ms=3299)
+    machine.plug(wait_ms=150)
+    machine.no_violation_so_far()
+    assert "safety_lost" in machine.rig.fw.charger.active_faults()
+    machine.teardown()
