@@ -15,6 +15,7 @@ except ImportError:  # CPython
     _core = None
 
 LONGEST_MS = 1 << 28  # ~3.1 days
+MEMORY_PAUSE_S = 1  # keep_stepping: the pause after a MemoryError
 _waits = []  # [deadline (ticks), task, event, timed out] of each task waiting (MicroPython)
 _server = None  # the task serving their deadlines; it ends when no deadline is ahead
 
@@ -45,6 +46,18 @@ async def event_or_timeout(event, timeout_ms):
     finally:  # also when the task is cancelled: Task.cancel takes it off the event's queue
         _waits.remove(entry)
     return not entry[3]
+
+
+async def keep_stepping(step, log, topic, after_memory_error):
+    """await step() for ever. A MemoryError (a board's heap short for a moment, fragmented) is logged with
+    what it means for the caller, and the next step comes after MEMORY_PAUSE_S: before, such a task ended
+    and what it did stopped until a reboot (issue #4: the outbox, the meter-value sampling)."""
+    while True:
+        try:
+            await step()
+        except MemoryError as exc:
+            log(topic, "MemoryError: %s; %s" % (exc, after_memory_error))
+            await asyncio.sleep(MEMORY_PAUSE_S)
 
 
 def _park(event):

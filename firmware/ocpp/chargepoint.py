@@ -9,18 +9,17 @@
 # the newer one. Transaction messages are also written to flash first (firmware/ocpp/txqueue.py).
 import asyncio
 
+from firmware.config import canonical
 from firmware.ocpp import sampling
 from firmware.ocpp.authorize import Authorizer
 from firmware.ocpp.availability import Availability
-from firmware.config import canonical
 from firmware.ocpp.link import CallFailed
 from firmware.ocpp.parts import Parts
 from firmware.ocpp.transaction import TransactionEvents
-from firmware.waiting import event_or_timeout
+from firmware.waiting import event_or_timeout, keep_stepping
 
 BOOT_RETRY_S = 10  # BootNotification got a CALLERROR or no answer: try again after this
 PILOT_KNOWN_WAIT_MS = 1000
-MEMORY_RETRY_S = 1  # the outbox tries again after a MemoryError
 CONNECTOR = 1  # one connector per charger for now
 
 
@@ -143,16 +142,9 @@ class ChargePoint(TransactionEvents, Parts):
                 self.change_configuration("HeartbeatInterval", str(interval_s))  # validated like any change
 
     async def _serve_outbox(self):
-        while True:
-            try:
-                await self._serve_next()
-            except MemoryError as exc:
-                # Short of heap for a moment (a board's, fragmented; seen in a small MicroPython heap,
-                # issue #4): the entry stays at the head of the outbox and goes out on the next try.
-                # Before, the task ended here and nothing was sent again until a reboot.
-                self._sending = None
-                self.log("outbox", "MemoryError: %s; trying again in %d s" % (exc, MEMORY_RETRY_S))
-                await asyncio.sleep(MEMORY_RETRY_S)
+        # After a MemoryError the entry is still at the head of the outbox (and still _sending, as after a
+        # lost connection) and goes out on the next try.
+        await keep_stepping(self._serve_next, self.log, "outbox", "the message goes out on the next try")
 
     async def _serve_next(self):
         """Send the head of the outbox (or wait for one to send)."""

@@ -133,7 +133,7 @@ def names():
     lines took ~6 KB of heap at once under MicroPython, on every configuration change (issue #4)."""
     at = _TABLE.find("\n")
     while at >= 0:
-        if _TABLE[at + 1:at + 2] not in ("#", "\n", ""):
+        if at + 1 < len(_TABLE):  # the table ends with a newline
             yield _TABLE[at + 1:_TABLE.find(" ", at + 1)]
         at = _TABLE.find("\n", at + 1)
 

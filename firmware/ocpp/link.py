@@ -79,10 +79,7 @@ class Link:
             except Exception as exc:  # a transport error or a bug: drop this connection, not the link
                 if self.trace is not None:
                     self.trace("error", "%s: %s" % (type(exc).__name__, exc))
-                try:
-                    await conn.close()
-                except Exception:
-                    pass
+                await _close_quietly(conn)
             finally:
                 keepalive.cancel()  # also when run() itself is cancelled
             self._went_down()
@@ -105,10 +102,7 @@ class Link:
                 self.trace("error", "after connect: %s: %s" % (type(exc).__name__, exc))
             if conn is self._conn:
                 self._went_down()
-                try:
-                    await conn.close()
-                except Exception:  # noqa: BLE001
-                    pass
+                await _close_quietly(conn)
 
     def _jittered(self, backoff_ms):
         source = self.random_bytes
@@ -234,3 +228,10 @@ class Link:
             if isinstance(answer, _rpc.CallError):
                 raise CallFailed(action, answer.description, answer.code)
             return answer.payload
+
+
+async def _close_quietly(conn):
+    try:
+        await conn.close()
+    except Exception:  # noqa: BLE001 - the connection is being dropped anyway
+        pass

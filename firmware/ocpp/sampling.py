@@ -7,10 +7,8 @@
 #   during a transaction the StopTxnAlignedData ones are also kept for StopTransaction.
 #
 # A change of the transaction or of an interval wakes the task, so it takes effect at once.
-import asyncio
-
 from firmware import timefmt
-from firmware.waiting import event_or_timeout
+from firmware.waiting import event_or_timeout, keep_stepping
 
 CONNECTOR = 1
 
@@ -31,22 +29,11 @@ def wall_ms(clock):
 
 
 async def periodic(cp):
-    await _kept_alive(cp, _periodic_step)
+    await keep_stepping(lambda: _periodic_step(cp), cp.log, "sampling", "a sample may be lost")
 
 
 async def aligned(cp):
-    await _kept_alive(cp, _aligned_step)
-
-
-async def _kept_alive(cp, step):
-    # Short of heap for a moment (a board's, fragmented; issue #4): that sample may be lost, which the log
-    # says, and the task goes on. Before, it ended there and no sample was taken again until a reboot.
-    while True:
-        try:
-            await step(cp)
-        except MemoryError as exc:
-            cp.log("sampling", "MemoryError: %s; a sample may be lost" % exc)
-            await asyncio.sleep(1)
+    await keep_stepping(lambda: _aligned_step(cp), cp.log, "sampling", "a sample may be lost")
 
 
 async def _periodic_step(cp):
