@@ -10,6 +10,7 @@ import asyncio
 import os
 import struct
 
+from firmware.waiting import event_or_timeout
 from hal import websocket as ws
 from hal.parts import ConnectionClosed
 
@@ -154,11 +155,7 @@ class WsConnection:  # hal.interfaces.Connection
         except OSError as exc:
             await self._shutdown(ws.CLOSE_ABNORMAL, "ping failed: %s" % exc)
             raise self._gone()
-        try:
-            await asyncio.wait_for(self._pong.wait(), timeout_ms / 1000)
-            return True
-        except asyncio.TimeoutError:
-            return False
+        return await event_or_timeout(self._pong, timeout_ms)
 
     async def close(self, code=ws.CLOSE_NORMAL, reason=""):
         """Close handshake (RFC 6455 §7.1.2): send our close, wait up to close_timeout_ms for the
@@ -168,13 +165,13 @@ class WsConnection:  # hal.interfaces.Connection
                 await self._write(self.client.close(code, reason))
             except OSError:
                 pass
-            try:
-                if self._read_lock.locked():  # the task in recv() sees the server's close and shuts down
-                    await asyncio.wait_for(self._closed.wait(), self.close_timeout_ms / 1000)
-                else:
+            if self._read_lock.locked():  # the task in recv() sees the server's close and shuts down
+                await event_or_timeout(self._closed, self.close_timeout_ms)
+            else:
+                try:
                     await asyncio.wait_for(self._drain_until_closed(), self.close_timeout_ms / 1000)
-            except asyncio.TimeoutError:
-                pass
+                except asyncio.TimeoutError:
+                    pass
         await self._shutdown(code, reason)
 
     async def _drain_until_closed(self):

@@ -134,10 +134,7 @@ class Link:
                 return
 
     async def _pause(self, ms):
-        try:
-            await asyncio.wait_for(self._stopped.wait(), ms / 1000)
-        except asyncio.TimeoutError:
-            pass
+        await event_or_timeout(self._stopped, ms)
 
     async def stop(self):
         self._stopping = True
@@ -211,17 +208,16 @@ class Link:
                 self.rpc.reset()
                 raise
             unique_id = self.rpc.outstanding[0]
-            timeout_s = self.rpc.call_timeout_ms / 1000
             try:
-                await asyncio.wait_for(self._answered.wait(), timeout_s)
-            except asyncio.TimeoutError:
-                self.rpc.poll(self.clock.ms() + self.rpc.call_timeout_ms)
-                raise CallFailed(action, "timeout")
+                answered = await event_or_timeout(self._answered, self.rpc.call_timeout_ms)
             finally:
-                # Cancelled while waiting: forget the CALL, or every later call() raises RpcBusy.
+                # Timed out or cancelled while waiting: forget the CALL, or every later call() raises
+                # RpcBusy (an answer that comes later is an orphan).
                 out = self.rpc.outstanding
                 if out is not None and out[0] == unique_id:
                     self.rpc.reset()
+            if not answered:
+                raise CallFailed(action, "timeout")
             answer = self._answer
             if isinstance(answer, CallFailed):
                 raise answer
