@@ -188,6 +188,18 @@ class TransactionEvents:
             self.log("meter", "no reading for transaction %s" % which)
             reading = tx.begin if which == "end" and tx.begin is not None else NO_READING
         setattr(tx, which, reading)
+        while True:
+            try:
+                self._write_end(tx, which)
+                break
+            except MemoryError as exc:  # a heap short for a moment: the Start or Stop must not be lost
+                self.log("txqueue", "MemoryError: %s; %s of transaction kept, written again in %d s"
+                         % (exc, which, METER_RETRY_S))
+                await asyncio.sleep(METER_RETRY_S)
+        self._wake.set()
+
+    def _write_end(self, tx, which):
+        # The queue's write is all or nothing (firmware/journal.py), so a failed one can be done again.
         if which == "begin":
             start = self.adapter.start_transaction(CONNECTOR, tx.id_tag, tx.begin.energy_wh, tx.start_ts)[1]
             if getattr(tx, "reservation_id", None) is not None:
@@ -199,4 +211,3 @@ class TransactionEvents:
             tx.stop_msg.seq = self.txq.add("StopTransaction", self._stop_payload(tx), tx.local)
             tx.stop_queued = True
             open_tx.forget(self.txq.journal.storage)  # the queue says it all now
-        self._wake.set()

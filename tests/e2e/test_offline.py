@@ -276,3 +276,31 @@ def test_a_memory_error_while_taking_a_sample_loses_that_sample_only():
         assert any("a sample may be lost" in line for line in cp.logbook.lines(None, None))
 
     run(story)
+
+
+def test_a_memory_error_while_writing_the_start_or_the_stop_loses_neither():
+    # The task that writes a transaction's Start or Stop into the queue once the meter answered ended on
+    # a MemoryError (seen in a small MicroPython heap): that message was never sent.
+    async def story(rig, clock):
+        txq = rig.fw.cp.txq
+        real_add = txq.add
+        failed = []
+
+        def short_of_heap(action, payload, local=None):
+            if action in ("StartTransaction", "StopTransaction") and action not in failed:
+                failed.append(action)
+                raise MemoryError("memory allocation failed, allocating 540 bytes")
+            return real_add(action, payload, local)
+
+        txq.add = short_of_heap
+        await charging(rig, clock)
+        rig.plant.unplug()
+        await delivered(rig, clock)
+        assert failed == ["StartTransaction", "StopTransaction"]
+        assert len(calls(rig.station, "StartTransaction")) == 1 and len(calls(rig.station, "StopTransaction")) == 1
+        tx = only_transaction(rig.station)
+        assert tx["reason"] == "EVDisconnected"
+        assert sum("MemoryError" in line for line in rig.fw.cp.logbook.lines(None, None)) == 2
+        assert rig.station.errors == []
+
+    run(story)
