@@ -18,6 +18,8 @@ from hal import bridge_wire as wire
 from firmware.frames import Decoder
 from firmware.waiting import event_or_timeout
 
+MEMORY_PAUSE_S = 0.1  # after a MemoryError reading: well within the plant's PEER_TIMEOUT_MS
+
 LOST_LEVELS = (0, 0)  # what the CP reads with the plant gone: state E, a pilot fault
 
 
@@ -155,7 +157,12 @@ class BridgeClient:
 
     async def _receive(self):
         while True:
-            data = await self.reader.read(256)
+            try:
+                data = await self.reader.read(256)
+            except MemoryError:  # no room for the read's buffer for a moment: nothing was taken, read again
+                self.log("bridge: MemoryError reading the stream; reading again")
+                await asyncio.sleep(MEMORY_PAUSE_S)
+                continue
             if not data:
                 self._peer_gone("the plant closed the stream")
                 return

@@ -175,3 +175,31 @@ def test_a_closed_stream_is_a_lost_plant():
         _stop(tasks)
 
     run_async(main())
+
+
+def test_a_memory_error_reading_the_stream_is_read_again():
+    # The receiving task ended on a MemoryError in the stream's read (issue #4: a small MicroPython heap
+    # had no 257 bytes for a moment); the plant was lost for good although it was still there.
+    async def main():
+        streams, clock = Streams(), Clock()
+        client, tasks = await _start(streams, clock)
+        pilot_in = client.main_parts()["pilot_in"]
+        pilot_in.read()
+        real_read = streams.read
+        failed = []
+
+        async def short_of_heap(n):
+            if not failed:
+                failed.append(n)
+                raise MemoryError("memory allocation failed, allocating 257 bytes")
+            return await real_read(n)
+
+        streams.read = short_of_heap
+        streams.feed(wire.frame(wire.cp(6000, -12000)))  # a read is already waiting: it takes this
+        assert await pilot_in.wait(1000) == (6000, -12000)
+        streams.feed(wire.frame(wire.cp(9000, -12000)))  # the next read fails once, then takes this
+        assert await pilot_in.wait(1000) == (9000, -12000)
+        assert failed == [256] and client.alive
+        _stop(tasks)
+
+    run_async(main())
