@@ -14,7 +14,8 @@ def start(main_board, safety_board, csms_url, cp_id, config=None, trace=None, oc
         main_board.safety_link, safety_board.link = pipe()
     fw = Firmware(main_board, csms_url, cp_id, ocpp, config=config, trace=trace)
     boots = main_board.storage.read("boots")  # Firmware counted this boot; the node's link epoch
-    node = SafetyNode(safety_board, epoch=int(boots) if boots else 0, trace=trace)
+    # One watchdog for both: a loop of either node that stops ends in a reset of the board.
+    node = SafetyNode(safety_board, epoch=int(boots) if boots else 0, trace=trace, supervisor=fw.supervisor)
     tasks = [asyncio.create_task(coro) for coro in node.tasks()]
     fw.start()
     return fw, node, tasks

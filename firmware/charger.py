@@ -10,7 +10,8 @@ from firmware.faults import FaultLatches
 from firmware.metering import MeterWatch
 from firmware.safety import messages
 from firmware.session import Session
-from firmware.waiting import event_or_timeout
+from firmware.waiting import event_or_timeout, keep_stepping
+from firmware.watchdog import registrar
 
 PILOT_IDLE_WAIT_MS = 2000  # longest pilot wait with nothing pending (a board's sampler polls inside);
 # short enough for the watchdog's allowance (firmware/watchdog.py)
@@ -47,7 +48,7 @@ class Charger:
         self.pilot_known = asyncio.Event()  # set once the CP state was read (debounced) after boot
         self._status = None
         self._tx = False
-        register = supervisor.register if supervisor is not None else (lambda name, allowance_ms=0: (lambda: None))
+        register = registrar(supervisor)
         self._beat_pilot = register("pilot")
         self._beat_timers = register("timers")
         # The meter task beats once per poll: its allowance is the idle poll period plus a slow read.
@@ -166,15 +167,22 @@ class Charger:
         return tasks
 
     async def _poll_meter(self):
-        while True:
-            self._beat_meter()
-            await self.read_meter()
-            plugged = self.session.cp not in (None, "A")
-            self._plug_seen.clear()
-            if plugged:
-                await asyncio.sleep(METER_POLL_MS / 1000)
-            else:  # an EV plugging in ends the idle wait: over-current and grid checks start at once
-                await event_or_timeout(self._plug_seen, METER_IDLE_POLL_MS)
+        # A MemoryError (a board's heap short for a moment, issue #4) loses that poll, not the task: with
+        # the task ended the meter read as silent from then on, and charging stopped.
+        await keep_stepping(self._poll_meter_once, self._log, "meter", "polled again after a pause")
+
+    async def _poll_meter_once(self):
+        self._beat_meter()
+        await self.read_meter()
+        plugged = self.session.cp not in (None, "A")
+        self._plug_seen.clear()
+        if plugged:
+            await asyncio.sleep(METER_POLL_MS / 1000)
+        else:  # an EV plugging in ends the idle wait: over-current and grid checks start at once
+            await event_or_timeout(self._plug_seen, METER_IDLE_POLL_MS)
+
+    def _log(self, topic, text):
+        self.trace("log", topic=topic, text=text)
 
     async def _sample_pilot(self):
         pilot_in = self.board.pilot_in

@@ -17,6 +17,7 @@ from firmware.safety.link import Peer
 from firmware.safety.selftest import RcdSelfTest
 from firmware.temperature import STOP, Thermal
 from firmware.waiting import event_or_timeout
+from firmware.watchdog import registrar
 
 TEMP_POLL_MS = 1000  # temperatures move in seconds; a PT1000 through an RC filter needs no faster
 LINK_HEARTBEAT_MS = 500  # a report at least this often, even when nothing changed
@@ -24,10 +25,11 @@ LINK_HEARTBEAT_MS = 500  # a report at least this often, even when nothing chang
 # in a row never trip it and three always do, whatever the order of events within a millisecond.
 LINK_TIMEOUT_MS = 1750
 READ_CHUNK_WAIT_MS = 1000
+PILOT_IDLE_WAIT_MS = 2000  # longest pilot wait with nothing pending, so that its loop beats meanwhile
 
 
 class SafetyNode:
-    def __init__(self, board, epoch=0, trace=None):
+    def __init__(self, board, epoch=0, trace=None, supervisor=None):
         self.board = board
         self.clock = board.clock
         self.trace = trace or (lambda kind, **fields: None)
@@ -45,6 +47,13 @@ class SafetyNode:
         self.linked = False  # the link has been alive at least once
         self._last_report = None
         self._wake = asyncio.Event()
+        # Each loop beats when it comes round, so that one that stopped ends in a watchdog reset (firmware/
+        # watchdog.py). A safety MCU's board feeds its own watchdog; on a single-MCU board the main
+        # firmware's supervisor feeds the one watchdog for both nodes (board/runner.py).
+        register = registrar(supervisor)
+        self._beat_run = register("safety node")  # wakes at least every TEMP_POLL_MS
+        self._beat_link = register("safety node link")  # every READ_CHUNK_WAIT_MS
+        self._beat_pilot = register("safety node pilot")  # every PILOT_IDLE_WAIT_MS
         board.relay.set(False)
         for name in ("rcd_ac", "rcd_dc", "estop", "pe_fault", "contactor_feedback"):
             getattr(board, name).on_change(self._input_changed)
@@ -131,6 +140,7 @@ class SafetyNode:
         next_temp_ms = self.clock.ms()
         self.selftest.start(self.clock.ms())  # at boot (and before each session, see _sample_pilot)
         while True:
+            self._beat_run()
             now = self.clock.ms()
             if now >= next_temp_ms:
                 self._temperatures(now)
@@ -149,6 +159,7 @@ class SafetyNode:
     async def _receive(self):
         link = self.board.link
         while True:
+            self._beat_link()
             data = await link.read(READ_CHUNK_WAIT_MS)
             if not data:
                 continue
@@ -170,6 +181,7 @@ class SafetyNode:
         pilot_in = self.board.pilot_in
         high_mv, low_mv = pilot_in.read()
         while True:
+            self._beat_pilot()
             before = self.reader.state
             if self.reader.feed(high_mv, low_mv, self.clock.ms(), low_mv < 0):
                 state = self.reader.state
@@ -181,5 +193,5 @@ class SafetyNode:
                 self.check()
                 self._wake.set()
             deadline = self.reader.next_deadline()
-            timeout = 5000 if deadline is None else max(deadline - self.clock.ms(), 0)
+            timeout = PILOT_IDLE_WAIT_MS if deadline is None else max(deadline - self.clock.ms(), 0)
             high_mv, low_mv = await pilot_in.wait(timeout)

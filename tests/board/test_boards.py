@@ -1,10 +1,11 @@
 # portable
 # board/esp32.py and board/stm32.py build both nodes' Boards on the fake machine; settings and the
 # entry point's board choice; bad pins, settings and board names give clear errors.
+import asyncio
 import binascii
 import os
 
-from board import esp32, main, stm32
+from board import esp32, main, runner, stm32
 from firmware import pilot
 from firmware.app import Firmware
 from firmware.safety.node import SafetyNode
@@ -164,6 +165,34 @@ def test_the_firmware_and_the_safety_node_accept_the_built_boards():
         Firmware(main_board, s["csms_url"], s["cp_id"])
         SafetyNode(safety_board)
         assert m.pins[33].level == 0  # the safety node opened its relay
+    finally:
+        remove_tree(s["storage_dir"])
+
+
+def test_one_watchdog_covers_both_nodes_and_a_stopped_safety_node_loop_stops_its_feeding():
+    # A single-MCU board has one watchdog, fed by the main firmware's supervisor. The safety node's loops
+    # beat it too: one that stopped (an exception, a MemoryError) ends in a reset, as a main one does;
+    # before, the node could die while the main firmware kept the watchdog fed.
+    m, s, (main_board, safety_board) = build_esp32()
+
+    async def story():
+        fw, node, tasks = runner.start(main_board, safety_board, s["csms_url"], s["cp_id"])
+        supervisor = fw.supervisor
+        try:
+            await asyncio.sleep(0.01)
+            assert supervisor.feed()
+            for task in tasks:  # the safety node's loops stop
+                task.cancel()
+            m.time.advance_ms(6000)
+            for name in supervisor.last:  # while every loop of the main firmware came round
+                if not name.startswith("safety node"):
+                    supervisor.last[name] = main_board.clock.ms()
+            assert not supervisor.feed() and supervisor.stalled.startswith("safety node")
+        finally:
+            await fw.stop()
+
+    try:
+        run_async(story())
     finally:
         remove_tree(s["storage_dir"])
 

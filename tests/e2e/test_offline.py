@@ -304,3 +304,28 @@ def test_a_memory_error_while_writing_the_start_or_the_stop_loses_neither():
         assert rig.station.errors == []
 
     run(story)
+
+
+def test_a_memory_error_polling_the_meter_loses_that_poll_only():
+    # The meter task ended on a MemoryError (seen creating a read in a small MicroPython heap): the meter
+    # then read as silent and the charger stopped charging.
+    async def story(rig, clock):
+        await charging(rig, clock)
+        charger = rig.fw.charger
+        real_read = charger.read_meter
+        failed = []
+
+        def short_of_heap():
+            if not failed:
+                failed.append(clock.ms())
+                raise MemoryError("memory allocation failed, allocating 280 bytes")
+            return real_read()
+
+        charger.read_meter = short_of_heap
+        await until(lambda: failed, clock, 60, "a meter poll that failed")
+        await asyncio.sleep(120)  # virtual: past metering.SILENT_MS
+        assert charger.last_reading.taken_ms > failed[0]
+        assert charger.active_faults() == [] and rig.fw.cp.tx is not None
+        assert statuses(rig.station)[-1] == "Charging"
+
+    run(story)
