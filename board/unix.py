@@ -64,7 +64,10 @@ def parse_args(argv):
 
 
 def emit(record):
-    print(json.dumps(record))
+    try:
+        print(json.dumps(record))
+    except MemoryError:  # in a heap at its limit, a trace line is lost, not the work of whoever traced
+        print('{"kind": "dropped"}')
 
 
 class MemWatch:
