@@ -42,3 +42,10 @@ def test_saved_lines_come_back_after_a_restart_and_a_damaged_record_is_noted():
     storage.write("logbook", b'[[1, "a"]]')
     damaged = Logbook(Clock(), storage=storage)
     assert [e[1:] for e in damaged.entries()] == [("logbook", "saved log unreadable, started empty")]
+
+
+def test_tabs_in_a_text_stay_and_a_tag_keeps_to_one_field():
+    # A line is kept as one tab-separated string (firmware/logbook.py _put).
+    book = Logbook(Clock())
+    book.add("a\tb", "x\ty\tz")
+    assert [e[1:] for e in book.entries()] == [("a b", "x\ty\tz")]
