@@ -12,7 +12,7 @@ from firmware import timefmt
 STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")  # 1.6 section 7.2
 VALID = ("Accepted", "ConcurrentTx")  # what 3.5.2 calls "valid"; only Accepted may start charging
 ID_TAG_MAX_CHARS = 20  # CiString20Type, 1.6 section 7.15
-RECORD_VERSION = 1  # layout of both stored records
+RECORD_VERSION = 2  # layout of both stored records (each entry as its packed text; 1: as an object)
 CACHE_KEY = "auth_cache"
 LIST_KEY = "local_list"
 MAX_PROBLEMS = 10  # kept for the log; older ones are dropped
@@ -53,6 +53,27 @@ def check_info(info):
     return clean, expiry_s
 
 
+def pack(clean):
+    """The text an entry is kept as, in RAM and in its record: "status<TAB>expiryDate<TAB>parentIdTag",
+    a field empty when absent (no field can hold a tab: an idTag is printable ASCII). A dict per entry took
+    ~310 bytes of MicroPython's heap, the text ~180 with its key: a full cache of 50 idTags and a full list
+    of 100 are what a charger used by many people holds for good (issue #4, `evse footprint`)."""
+    return "%s\t%s\t%s" % (clean["status"], clean.get("expiryDate", ""), clean.get("parentIdTag", ""))
+
+
+def unpack(text):
+    """(clean IdTagInfo, expiry epoch s or None) of a packed entry. Raises AuthError."""
+    fields = text.split("\t") if isinstance(text, str) else ()
+    if len(fields) != 3:
+        raise AuthError("entry %r is not status, expiryDate and parentIdTag" % (text,))
+    info = {"status": fields[0]}
+    if fields[1]:
+        info["expiryDate"] = fields[1]
+    if fields[2]:
+        info["parentIdTag"] = fields[2]
+    return check_info(info)
+
+
 def view(info, expiry_s, now_s):
     # A valid entry past its expiryDate reads as Expired (3.5.1; 3.5.4 "apparently expired").
     info = dict(info)
@@ -77,15 +98,16 @@ class StoredRecord:
             return None
         try:
             record = json.loads(raw)
-            if not isinstance(record, dict) or record.get("version") != RECORD_VERSION:
-                raise AuthError("not a version %d record" % RECORD_VERSION)
+            version = record.get("version") if isinstance(record, dict) else None
+            if version not in (1, RECORD_VERSION):  # 1: written by an older firmware, still read
+                raise AuthError("not a version 1 or %d record" % RECORD_VERSION)
             if not isinstance(record.get("entries"), dict):
                 raise AuthError("entries is not an object")
             entries = {}
             for key in record["entries"]:
                 if id_key(key) != key:
                     raise AuthError("key %r is not lower-cased" % key)
-                entries[key] = self.entry(record["entries"][key])
+                entries[key] = self.entry(record["entries"][key], version)
             return record, entries
         except Exception as exc:  # ValueError, KeyError, TypeError, UnicodeError...
             self.problem("stored %s unreadable (%s: %s); starting empty" % (self.key, type(exc).__name__, exc))
@@ -110,29 +132,32 @@ class AuthCache(StoredRecord):
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self.max_entries = max_entries
-        self.entries = {}  # key -> [clean info, expiry_s, last use tick]
+        self.entries = {}  # key -> "<last use tick><TAB><packed IdTagInfo>" (pack())
         self.tick = 0
         loaded = self.read()
         if loaded is not None:
             _record, self.entries = loaded
-            self.tick = max([self.tick] + [e[2] for e in self.entries.values()])
+            for key in self.entries:
+                self.tick = max(self.tick, _used(self.entries[key]))
             if len(self.entries) > self.max_entries:
                 self.problem("stored cache longer than %d entries; least used dropped" % max_entries)
             while len(self.entries) > self.max_entries:
                 self._evict(None)
 
-    def entry(self, stored):
-        info, used = stored
+    def entry(self, stored, version):
+        if version == 1:  # [IdTagInfo, use tick]
+            info, used = stored
+            text = None
+        else:
+            used, text = stored.split("\t", 1) if isinstance(stored, str) and "\t" in stored else (None, None)
+            used = int(used) if used is not None and used.isdigit() else None
         if not isinstance(used, int) or used is True or used is False or used < 0:
             raise AuthError("bad use tick %r" % (used,))
-        clean, expiry_s = check_info(info)
-        return [clean, expiry_s, used]
+        clean = check_info(info)[0] if text is None else unpack(text)[0]
+        return "%d\t%s" % (used, pack(clean))
 
     def _save(self):
-        entries = {}
-        for key in self.entries:
-            entries[key] = [self.entries[key][0], self.entries[key][2]]
-        self.write({"version": RECORD_VERSION, "entries": entries})
+        self.write({"version": RECORD_VERSION, "entries": self.entries})
 
     def _evict(self, now_s):
         # 3.5.1: "remove any NOT-valid entries, and then, if necessary, the oldest valid entries".
@@ -140,9 +165,10 @@ class AuthCache(StoredRecord):
         # as possible (dropped, it would read as unknown offline).
         victim = None
         for key in self.entries:
-            info, expiry_s, used = self.entries[key]
+            used, text = self.entries[key].split("\t", 1)
+            info, expiry_s = unpack(text)
             valid = info["status"] in VALID and (now_s is None or expiry_s is None or now_s < expiry_s)
-            rank = (valid, used)
+            rank = (valid, int(used))
             if victim is None or rank < victim[0]:
                 victim = (rank, key)
         del self.entries[victim[1]]
@@ -154,7 +180,7 @@ class AuthCache(StoredRecord):
         if key not in self.entries and len(self.entries) >= self.max_entries:
             self._evict(now_s)
         self.tick += 1
-        self.entries[key] = [clean, expiry_s, self.tick]
+        self.entries[key] = "%d\t%s" % (self.tick, pack(clean))
         self._save()
 
     def lookup(self, id_tag, now_s):
@@ -166,16 +192,20 @@ class AuthCache(StoredRecord):
         entry = self.entries.get(key)
         if entry is None:
             return None
-        entry[0] = view(entry[0], entry[1], now_s)  # 3.5.1: an expired entry is changed to Expired
+        info = view(*unpack(entry.split("\t", 1)[1]), now_s)  # 3.5.1: an expired entry is changed to Expired
         self.tick += 1
-        entry[2] = self.tick
+        self.entries[key] = "%d\t%s" % (self.tick, pack(info))
         self._save()
-        return dict(entry[0])
+        return info
 
     def clear(self):
         """ClearCache (1.6 section 5.4)."""
         self.entries = {}
         self._save()
+
+
+def _used(entry):
+    return int(entry.split("\t", 1)[0])
 
 
 def _flag(config, name):

@@ -2,7 +2,8 @@
 # storage record, looked up before the Authorization Cache (firmware/ocpp/auth.py has the cache, the
 # record format and the decisions). Its own module so that a charger whose CSMS never sends a list does
 # not carry it: firmware/ocpp/authorize.py builds it on first use or when storage holds one (issue #4).
-from firmware.ocpp.auth import LIST_KEY, RECORD_VERSION, AuthError, StoredRecord, check_info, id_key, view
+from firmware.ocpp.auth import (LIST_KEY, RECORD_VERSION, AuthError, StoredRecord, check_info, id_key, pack, unpack,
+                                view)
 
 
 class LocalList(StoredRecord):
@@ -13,7 +14,7 @@ class LocalList(StoredRecord):
         self.max_length = max_length  # LocalAuthListMaxLength
         self.send_max_length = max_length if send_max_length is None else send_max_length
         self.list_version = 0
-        self.entries = {}  # key -> (clean info, expiry_s)
+        self.entries = {}  # key -> packed IdTagInfo (auth.pack())
         loaded = self.read()
         if loaded is not None:
             record, entries = loaded
@@ -26,8 +27,8 @@ class LocalList(StoredRecord):
             if len(entries) > max_length:
                 self.problem("stored local list holds %d entries, more than %d" % (len(entries), max_length))
 
-    def entry(self, stored):
-        return check_info(stored)
+    def entry(self, stored, version):
+        return pack(check_info(stored)[0] if version == 1 else unpack(stored)[0])
 
     def version(self, enabled=True):
         """listVersion for GetLocalListVersion (5.10): -1 when not enabled, 0 for an empty list."""
@@ -39,7 +40,7 @@ class LocalList(StoredRecord):
             entry = self.entries.get(id_key(id_tag))
         except AuthError:
             return None
-        return None if entry is None else view(entry[0], entry[1], now_s)
+        return None if entry is None else view(*unpack(entry), now_s)
 
     def apply(self, update_type, list_version, entries, enabled=True):
         """SendLocalList (5.15): "Accepted", "Failed", "VersionMismatch" or "NotSupported" (7.47).
@@ -68,7 +69,7 @@ class LocalList(StoredRecord):
                     raise AuthError("idTag %r given twice" % item["idTag"])
                 seen[key] = True
                 if "idTagInfo" in item:
-                    new[key] = check_info(item["idTagInfo"])
+                    new[key] = pack(check_info(item["idTagInfo"])[0])
                 elif update_type == "Full":
                     raise AuthError("idTagInfo is required in a Full update (7.1)")
                 else:
@@ -84,10 +85,7 @@ class LocalList(StoredRecord):
             self.problem("SendLocalList version %d refused" % list_version)
             return "Failed"
         version = list_version if new else 0
-        stored = {}
-        for key in new:
-            stored[key] = new[key][0]
-        if not self.write({"version": RECORD_VERSION, "listVersion": version, "entries": stored}):
+        if not self.write({"version": RECORD_VERSION, "listVersion": version, "entries": new}):
             return "Failed"  # not acknowledged unless it survives a power cut
         self.list_version, self.entries = version, new
         return "Accepted"

@@ -1,5 +1,7 @@
 # portable
 # OCPP 1.6 local authorization (section 3.5): Authorization Cache, Local Authorization List, decide().
+import json
+
 from firmware.ocpp.auth import (
     AuthCache, AuthError, decide, learn, CACHE_KEY, LIST_KEY,
 )
@@ -144,6 +146,27 @@ def test_corrupt_cache_record_gives_an_empty_cache_and_a_problem():
         assert len(cache.problems) == 1 and "unreadable" in cache.problems[0], raw
         cache.update("tag", ACCEPTED, T0)  # and it works on
         assert cache.lookup("tag", T0) == ACCEPTED
+
+
+def test_corrupt_packed_cache_entries_give_an_empty_cache_and_a_problem():
+    # Version 2 keeps an entry as "<use tick><TAB>status<TAB>expiryDate<TAB>parentIdTag" (auth.pack()).
+    for entry in ("1\tMaybe\t\t", "x\tAccepted\t\t", "-1\tAccepted\t\t", "1\tAccepted\t\t\t", "1\tAccepted",
+                  "1\tAccepted\ttomorrow\t", "1\tAccepted\t\t" + "p" * 21, 7, ["1", "Accepted"]):
+        raw = json.dumps({"version": 2, "entries": {"tag": entry}}).encode()
+        cache = AuthCache(MemoryStorage({CACHE_KEY: raw}), 4)
+        assert cache.entries == {} and "unreadable" in cache.problems[0], entry
+
+
+def test_records_of_the_older_layout_are_read_and_written_again_in_the_new():
+    # Version 1 (an object per entry) is what a charger updated from an older firmware has in flash.
+    storage = MemoryStorage({
+        CACHE_KEY: b'{"version": 1, "entries": {"tag": [{"status": "Accepted", "parentIdTag": "P"}, 3]}}',
+        LIST_KEY: b'{"version": 1, "listVersion": 4, "entries": {"a": {"status": "Blocked"}}}'})
+    cache, local = AuthCache(storage, 4), LocalList(storage, 10)
+    assert cache.problems == [] and local.problems == [] and local.version() == 4
+    assert local.lookup("A", T0) == BLOCKED
+    assert cache.lookup("TAG", T0) == {"status": "Accepted", "parentIdTag": "P"}
+    assert json.loads(storage.read(CACHE_KEY)) == {"version": 2, "entries": {"tag": "4\tAccepted\t\tP"}}
 
 
 def test_stored_cache_longer_than_the_limit_keeps_the_most_recently_used():

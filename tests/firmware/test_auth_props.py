@@ -1,7 +1,7 @@
 """Properties of the local authorization stores (firmware/ocpp/auth.py) for every sequence of inputs."""
 from hypothesis import given, strategies as st
 
-from firmware.ocpp.auth import AuthCache
+from firmware.ocpp.auth import AuthCache, unpack
 from firmware.ocpp.local_list import LocalList
 from hal.memory import MemoryStorage
 
@@ -51,7 +51,7 @@ class ListModel:
 
 
 def listed_infos(local):
-    return {key: local.entries[key][0] for key in local.entries}
+    return {key: unpack(local.entries[key])[0] for key in local.entries}
 
 
 @given(st.lists(send_local_lists, max_size=25))
