@@ -6,7 +6,6 @@ import asyncio
 
 from firmware.ocpp import open_tx
 from firmware.ocpp.txqueue import Queued, TxQueue
-from hal.memory import MemoryStorage
 
 CONNECTOR = 1
 METER_ATTEMPTS = 5  # reads for a transaction's start or end before giving up ...
@@ -49,7 +48,12 @@ class TransactionEvents:
     def _recover(self, reset_cause):
         # The transaction queue of the last boot goes out first, in its order; a transaction it left
         # open (a Start without its Stop) is stopped once, with the meter's energy (firmware/ocpp/open_tx.py).
-        self.txq = TxQueue(self.storage if self.storage is not None else MemoryStorage(), self.log)
+        storage = self.storage
+        if storage is None:  # a bare charge point (tests): the queue in RAM; a board always has storage
+            from hal.memory import MemoryStorage
+
+            storage = MemoryStorage()
+        self.txq = TxQueue(storage, self.log)
         self._recovered = []
         opened = {}  # local id -> Transaction not stopped in the queue
         stopped = []  # local ids with a queued Stop
