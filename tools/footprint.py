@@ -152,6 +152,89 @@ def import_costs(staging, order, wasm32=None):
     return baseline, costs, total
 
 
+# What the bounded stores hold once full, which a 10-second session never shows: a charger that has run
+# for days has a full logbook, and one that many people use a full authorization cache. Their records
+# live in flash on a board, so the storage here keeps nothing in the heap.
+_FULL_STORES_SCRIPT = """
+import gc
+from firmware.ocpp import parts
+from firmware.ocpp.authorize import CACHE_ENTRIES
+from firmware.ocpp.auth import AuthCache
+from firmware.ocpp.keys16 import LOCAL_LIST_MAX
+from firmware.ocpp.local_list import LocalList
+from firmware.logbook import Logbook
+
+
+class Clock:
+    def ms(self):
+        return 0
+
+    def utc(self):
+        return "2026-11-21T12:00:00Z"
+
+
+class Flash:
+    def read(self, key):
+        return None
+
+    def write(self, key, data):
+        pass
+
+    def delete(self, key):
+        pass
+
+
+def info(i):
+    return {"status": "Accepted", "expiryDate": "2027-11-21T12:00:00Z", "parentIdTag": "FLEET%04d" % (i % 10)}
+
+
+def logbook():
+    book = Logbook(Clock(), capacity_lines=parts.LOG_LINES, line_max_chars=parts.LOG_LINE_CHARS)
+    for i in range(parts.LOG_LINES):
+        book.add("ocpp", ("line %d " % i) * 20)  # cut to LOG_LINE_CHARS
+    return book
+
+
+def cache():
+    store = AuthCache(Flash(), CACHE_ENTRIES)
+    for i in range(CACHE_ENTRIES):
+        store.update("TAG%010d" % i, info(i), 0)
+    return store
+
+
+def local_list():
+    store = LocalList(Flash(), LOCAL_LIST_MAX)
+    store.apply("Full", 1, [{"idTag": "LIST%010d" % i, "idTagInfo": info(i)} for i in range(LOCAL_LIST_MAX)])
+    return store
+
+
+for name, build in (("logbook", logbook), ("auth_cache", cache), ("local_list", local_list)):
+    gc.collect()
+    before = gc.mem_alloc()
+    kept = build()
+    gc.collect()
+    print("full", name, gc.mem_alloc() - before, len(kept) if name == "logbook" else len(kept.entries))
+    kept = None
+"""
+
+
+def full_stores(staging):
+    """{store: (bytes, entries)} of the logbook, the authorization cache and the local list when full."""
+    script = staging / "_full_stores.py"
+    script.write_text(_FULL_STORES_SCRIPT)
+    proc = subprocess.run([str(pathlib.Path(sys.executable).parent / "micropython"), str(script)], cwd=staging,
+                          env=dict(os.environ, MICROPYPATH=".frozen:" + str(staging)), capture_output=True,
+                          text=True, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError("the full-stores probe failed under micropython: " + (proc.stdout + proc.stderr)[-2000:])
+    found = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if parts and parts[0] == "full":
+            found[parts[1]] = (int(parts[2]), int(parts[3]))
+    return found
+
+
 WASM32_PLATFORM = ("pyemscripten_2025_0_wasm32", "3.13")  # the wheel's platform tag and Python
 PYODIDE = "pyodide@0.28"  # the Pyodide of that platform (Python 3.13, Emscripten 2025.0)
 
@@ -264,11 +347,16 @@ def main(args):
                                                 and not m.startswith("asyncio"))))
         busy_kb = smallest_heap_kb(staging, heap_kb - STEP_KB, 512, say, commanded=True)
         say("smallest -X heapsize passing the session with CSMS commands: %d KB" % busy_kb)
+        full = full_stores(staging)
+        say("bounded stores once full (the session fills none; a charger that ran for days, or that many"
+            " people use, has them full): %s" % ", ".join(
+                "%s %d B (%d entries)" % (name, size, count) for name, (size, count) in sorted(full.items())))
         report = {"baseline_b": baseline, "imported_b": total, "modules": dict(costs), "lazy": dict(lazy_costs),
                   "session_imported_b": mem["imported"], "built_b": mem["built"], "peak_live_b": mem["peak_live"],
                   "working_set_b": working, "smallest_heap_kb": heap_kb, "qstr_pool": qstrs,
                   "commanded_peak_live_b": busy.mem["peak_live"], "commanded_smallest_heap_kb": busy_kb,
-                  "loaded_during_session": mem.get("loaded_later", []), "wasm32": wasm32}
+                  "loaded_during_session": mem.get("loaded_later", []), "wasm32": wasm32,
+                  "full_stores": {name: {"bytes": size, "entries": count} for name, (size, count) in full.items()}}
         if args.json:
             pathlib.Path(args.json).write_text(json.dumps(report, indent=2))
     return 0
