@@ -28,3 +28,16 @@ def test_the_wasm32_build_is_a_32_bit_micropython_with_half_size_pointers(tmp_pa
     _, costs32, _ = footprint.import_costs(tmp_path, ["slots"], wasm32)
     _, costs64, _ = footprint.import_costs(tmp_path, ["slots"])
     assert 4000 <= dict(costs32)["slots"] < 6000 <= 8000 <= dict(costs64)["slots"]
+
+
+def test_full_stores_fills_each_bounded_store_to_its_capacity(tmp_path):
+    from firmware.ocpp import parts
+    from firmware.ocpp.authorize import CACHE_ENTRIES
+    from firmware.ocpp.keys16 import LOCAL_LIST_MAX
+
+    footprint.compile_tree(tmp_path)
+    full = footprint.full_stores(tmp_path)
+    assert set(full) == {"logbook", "auth_cache", "local_list"}
+    assert full["logbook"][1] == parts.LOG_LINES
+    assert full["auth_cache"][1] == CACHE_ENTRIES and full["local_list"][1] == LOCAL_LIST_MAX
+    assert all(size > 0 for size, _ in full.values())
