@@ -59,7 +59,7 @@ class Firmware:
         self.charger = Charger(board, self.config, meter, trace, self.supervisor)
         if getattr(board, "safety_link", None) is not None:
             self.safety = SafetyClient(board.safety_link, board.clock, boots, self.charger.safety_report,
-                                       self.charger.safety_alive, trace, self.supervisor.register("safety"))
+                                       self.charger.safety_alive, trace, self.supervisor)
             self.charger.safety = self.safety
             self.charger.contactor.safety_closed = False  # until its first report says otherwise
         else:  # a board without a safety node: nothing in series with our switch

@@ -7,19 +7,24 @@ from firmware.safety import messages
 from firmware.safety.link import Peer
 from firmware.safety.node import LINK_HEARTBEAT_MS, LINK_TIMEOUT_MS
 from firmware.waiting import event_or_timeout
+from firmware.watchdog import registrar
 
 
 class SafetyClient:
     """on_report(flags, codes, temps_c) for every report; on_alive(bool) when the link comes or goes."""
 
-    def __init__(self, uart, clock, epoch, on_report, on_alive, trace=None, beat=None):
+    def __init__(self, uart, clock, epoch, on_report, on_alive, trace=None, supervisor=None):
         self.uart = uart
         self.clock = clock
         self.peer = Peer(epoch % 65536, timeout_ms=LINK_TIMEOUT_MS, heartbeat_ms=LINK_HEARTBEAT_MS)
         self.on_report = on_report
         self.on_alive = on_alive
         self.trace = trace or (lambda kind, **fields: None)
-        self.beat = beat or (lambda: None)  # watchdog progress
+        # Both loops beat the watchdog's supervisor: a receiving loop that stopped left the node unheard
+        # for good (safety_lost until a reboot) while the heartbeat kept the watchdog fed.
+        register = registrar(supervisor)
+        self.beat = register("safety")
+        self._beat_in = register("safety link in")  # reads wake every LINK_HEARTBEAT_MS * 4
         self.allow = False
         self.resets = 0
         self.was_alive = False
@@ -75,6 +80,7 @@ class SafetyClient:
 
     async def _receive(self):
         while True:
+            self._beat_in()
             data = await self.uart.read(LINK_HEARTBEAT_MS * 4)
             if not data:
                 self._check_alive()

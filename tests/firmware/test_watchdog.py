@@ -30,3 +30,30 @@ def test_the_watchdog_is_fed_while_every_task_beats_and_starved_when_one_stalls(
         sup.feed()
     assert sup.stalled == "b"
     assert wdt.fed == 6  # 0..5 s: b's last beat at 3 s is within 2 s until 5 s
+
+
+def test_every_loop_of_the_safety_link_client_beats_its_supervisor():
+    # Its receiving loop did not beat: stopped (a MemoryError), it left the node unheard for good
+    # (safety_lost until a reboot) while the heartbeat loop kept the watchdog fed.
+    import asyncio
+
+    from firmware.safety.client import SafetyClient
+    from hal.loopback import pipe
+    from tests.portable import run_async
+
+    async def main():
+        clock = Clock()
+        sup = Supervisor(None, clock)
+        ours, _node_end = pipe()
+        client = SafetyClient(ours, clock, 1, lambda *report: None, lambda alive: None, supervisor=sup)
+        assert sorted(sup.allowance) == ["safety", "safety link in"]
+        heartbeat, receive = [asyncio.create_task(coro) for coro in client.tasks()]
+        await asyncio.sleep(0.01)
+        receive.cancel()  # the receiving loop stops
+        clock.now += 6000
+        client._changed.set()  # the heartbeat loop comes round and beats
+        await asyncio.sleep(0.01)
+        heartbeat.cancel()
+        assert not sup.feed() and sup.stalled == "safety link in"
+
+    run_async(main())
