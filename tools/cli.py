@@ -212,6 +212,9 @@ def build_parser():
                     "built for 32-bit wasm (Node.js; fetches its wheel and Pyodide once)")
     fp.add_argument("--cache", metavar="DIR", default=os.path.expanduser("~/.cache/evse-wasm32"),
                     help="where --wasm32 keeps what it fetched (default ~/.cache/evse-wasm32)")
+    fp.add_argument("--repeat", type=int, default=1, metavar="N",
+                    help="a heap size counts as passing only if N sessions in a row pass (a step of the"
+                         " bisection passes or fails from run to run near the limit; default 1)")
     fp.set_defaults(func=cmd_footprint)
 
     from tools import deploy, desk

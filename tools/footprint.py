@@ -275,14 +275,22 @@ def session(staging, heapsize=None, mem_ms=0, charge_s=4.0, commanded=False):
     return asyncio.run(run_mpy_session(opts, drive_commanded_session if commanded else None))
 
 
-def smallest_heap_kb(staging, low_kb, high_kb, say, commanded=False):
-    """Bisect on passing sessions: low fails (or is assumed to), high passes."""
+def smallest_heap_kb(staging, low_kb, high_kb, say, commanded=False, repeat=1):
+    """Bisect on passing sessions: low fails (or is assumed to), high passes. A size passes only if
+    repeat sessions in a row pass at it."""
     while high_kb - low_kb > STEP_KB:
         mid = (low_kb + high_kb) // 2 // STEP_KB * STEP_KB
         if mid <= low_kb:
             break
-        result = session(staging, "%dk" % mid, commanded=commanded)
-        say("  heapsize %4d KB: %s" % (mid, "PASS" if result.passed else "FAIL (%s)" % result.reason[:70]))
+        for run in range(repeat):
+            result = session(staging, "%dk" % mid, commanded=commanded)
+            if not result.passed:
+                break
+        if result.passed:
+            verdict = "PASS" if repeat == 1 else "PASS %d of %d" % (repeat, repeat)
+        else:
+            verdict = "FAIL (%s%s)" % ("run %d: " % (run + 1) if repeat > 1 else "", result.reason[:70])
+        say("  heapsize %4d KB: %s" % (mid, verdict))
         if result.passed:
             high_kb = mid
         else:
@@ -335,7 +343,8 @@ def main(args):
         say("modules loaded during the session: %s" % (", ".join(mem.get("loaded_later", [])) or "none"))
         floor_kb = max(STEP_KB, (mem["peak_live"] // 1024) // STEP_KB * STEP_KB)
         say("smallest heap that passes (bisection from %d KB to 512 KB):" % floor_kb)
-        heap_kb = smallest_heap_kb(staging, floor_kb - STEP_KB, 512, say)
+        repeat = max(1, getattr(args, "repeat", 1))
+        heap_kb = smallest_heap_kb(staging, floor_kb - STEP_KB, 512, say, repeat=repeat)
         say("smallest -X heapsize passing the session: %d KB" % heap_kb)
         busy = session(staging, mem_ms=50, commanded=True)
         if not busy.passed:
@@ -345,7 +354,7 @@ def main(args):
             " GetCompositeSchedule): peak live %d B, modules loaded during the session: %s"
             % (busy.mem["peak_live"], ", ".join(m for m in busy.mem.get("loaded_later", []) if "." in m
                                                 and not m.startswith("asyncio"))))
-        busy_kb = smallest_heap_kb(staging, heap_kb - STEP_KB, 512, say, commanded=True)
+        busy_kb = smallest_heap_kb(staging, heap_kb - STEP_KB, 512, say, commanded=True, repeat=repeat)
         say("smallest -X heapsize passing the session with CSMS commands: %d KB" % busy_kb)
         full = full_stores(staging)
         say("bounded stores once full (the session fills none; a charger that ran for days, or that many"
@@ -353,7 +362,7 @@ def main(args):
                 "%s %d B (%d entries)" % (name, size, count) for name, (size, count) in sorted(full.items())))
         report = {"baseline_b": baseline, "imported_b": total, "modules": dict(costs), "lazy": dict(lazy_costs),
                   "session_imported_b": mem["imported"], "built_b": mem["built"], "peak_live_b": mem["peak_live"],
-                  "working_set_b": working, "smallest_heap_kb": heap_kb, "qstr_pool": qstrs,
+                  "working_set_b": working, "smallest_heap_kb": heap_kb, "repeat": repeat, "qstr_pool": qstrs,
                   "commanded_peak_live_b": busy.mem["peak_live"], "commanded_smallest_heap_kb": busy_kb,
                   "loaded_during_session": mem.get("loaded_later", []), "wasm32": wasm32,
                   "full_stores": {name: {"bytes": size, "entries": count} for name, (size, count) in full.items()}}

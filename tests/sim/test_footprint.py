@@ -41,3 +41,24 @@ def test_full_stores_fills_each_bounded_store_to_its_capacity(tmp_path):
     assert full["logbook"][1] == parts.LOG_LINES
     assert full["auth_cache"][1] == CACHE_ENTRIES and full["local_list"][1] == LOCAL_LIST_MAX
     assert all(size > 0 for size, _ in full.values())
+
+
+def test_with_repeat_a_heap_size_passes_only_if_every_session_at_it_passes(monkeypatch):
+    # Near the limit a session passes or fails from run to run: 280 KB here passes twice, then fails.
+    runs = {}
+
+    class Result:
+        def __init__(self, passed):
+            self.passed, self.reason = passed, "" if passed else "MemoryError"
+
+    def session(staging, heapsize, commanded=False):
+        kb = int(heapsize[:-1])
+        runs[kb] = runs.get(kb, 0) + 1
+        return Result(kb >= 288 or (kb == 280 and runs[kb] <= 2))
+
+    monkeypatch.setattr(footprint, "session", session)
+    said = []
+    assert footprint.smallest_heap_kb(None, 256, 320, said.append) == 280
+    runs.clear()
+    assert footprint.smallest_heap_kb(None, 256, 320, said.append, repeat=3) == 288
+    assert runs[280] == 3 and said[-1] == "  heapsize  280 KB: FAIL (run 3: MemoryError)"
