@@ -61,6 +61,8 @@ class MpyResult(Result):
         self.mem = None  # the last {"imported", "alloc", "peak", "free"} the firmware printed
         self.exit_code = None
         self.stderr = ""
+        self.output = []  # what it printed that is no JSON record: asyncio prints a task's traceback there
+        self.memory_logs = []  # its log lines about a MemoryError it went on after
         self.bridge_bad_frames = 0
 
 
@@ -70,6 +72,7 @@ class _Firmware:
     def __init__(self, opts, args, log):
         self.opts, self.args, self.log = opts, args, log
         self.lines = []
+        self.memory_logs = []
         self.mem = None
         self.proc = None
         self._reader = None
@@ -103,7 +106,10 @@ class _Firmware:
                 if record.get("kind") == "mem":
                     self.mem = record
                 elif record.get("kind") == "log":
-                    self.log("firmware: %s: %s" % (record.get("topic"), record.get("text")))
+                    text = "%s: %s" % (record.get("topic"), record.get("text"))
+                    if "MemoryError" in text:
+                        self.memory_logs.append(text)
+                    self.log("firmware: " + text)
         finally:
             if trace is not None:
                 trace.close()
@@ -173,6 +179,7 @@ async def run_mpy_session(opts, drive=None):
         await csms.stop()
         storage.cleanup()
     result.mem = fw.mem
+    result.output, result.memory_logs = fw.lines, fw.memory_logs
     result.bridge_bad_frames = bridge.bad_frames
     result.energy_wh = energy.get("end", 0.0) - energy.get("start", 0.0)
     result.peak_current_a = plant.peak_current_a

@@ -275,6 +275,22 @@ def session(staging, heapsize=None, mem_ms=0, charge_s=4.0, commanded=False):
     return asyncio.run(run_mpy_session(opts, drive_commanded_session if commanded else None))
 
 
+def first_memory_error(stderr):
+    """Where the first MemoryError in a failed session's stderr was raised ("file line N in fn,
+    allocating N bytes"), or None: at the limit, that is what ran out first."""
+    where = None
+    for line in stderr.splitlines():
+        line = line.strip()
+        if line.startswith('File "'):
+            where = line
+        elif line.startswith("MemoryError") and where is not None:
+            file_, _, rest = where[len('File "'):].partition('", line ')
+            number, _, function = rest.partition(", in ")
+            size = line.rsplit("allocating ", 1)[-1] if "allocating " in line else "?"
+            return "%s line %s in %s, allocating %s" % (file_, number, function, size)
+    return None
+
+
 def smallest_heap_kb(staging, low_kb, high_kb, say, commanded=False, repeat=1):
     """Bisect on passing sessions: low fails (or is assumed to), high passes. A size passes only if
     repeat sessions in a row pass at it."""
@@ -290,6 +306,10 @@ def smallest_heap_kb(staging, low_kb, high_kb, say, commanded=False, repeat=1):
             verdict = "PASS" if repeat == 1 else "PASS %d of %d" % (repeat, repeat)
         else:
             verdict = "FAIL (%s%s)" % ("run %d: " % (run + 1) if repeat > 1 else "", result.reason[:70])
+            where = first_memory_error(getattr(result, "stderr", "") + "\n".join(getattr(result, "output", [])))
+            logged = getattr(result, "memory_logs", [])
+            if where is not None or logged:
+                verdict += "; first MemoryError: " + (where or "logged: " + logged[0][:100])
         say("  heapsize %4d KB: %s" % (mid, verdict))
         if result.passed:
             high_kb = mid

@@ -62,3 +62,17 @@ def test_with_repeat_a_heap_size_passes_only_if_every_session_at_it_passes(monke
     runs.clear()
     assert footprint.smallest_heap_kb(None, 256, 320, said.append, repeat=3) == 288
     assert runs[280] == 3 and said[-1] == "  heapsize  280 KB: FAIL (run 3: MemoryError)"
+
+
+def test_a_failed_session_names_where_the_first_memory_error_was_raised():
+    stderr = """Traceback (most recent call last):
+  File "asyncio/core.py", line 1, in run_until_complete
+  File "firmware/ocpp/link.mpy", line 203, in call
+  File "hal/websocket.mpy", line 433, in _frame
+MemoryError: memory allocation failed, allocating 120 bytes
+Traceback (most recent call last):
+  File "firmware/charger.mpy", line 171, in _poll_meter
+MemoryError: memory allocation failed, allocating 280 bytes
+"""
+    assert footprint.first_memory_error(stderr) == "hal/websocket.mpy line 433 in _frame, allocating 120 bytes"
+    assert footprint.first_memory_error("micropython exited (1)\nOSError: 5\n") is None
