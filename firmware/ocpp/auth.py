@@ -147,14 +147,13 @@ class AuthCache(StoredRecord):
     def entry(self, stored, version):
         if version == 1:  # [IdTagInfo, use tick]
             info, used = stored
-            text = None
-        else:
-            used, text = stored.split("\t", 1) if isinstance(stored, str) and "\t" in stored else (None, None)
-            used = int(used) if used is not None and used.isdigit() else None
-        if not isinstance(used, int) or used is True or used is False or used < 0:
-            raise AuthError("bad use tick %r" % (used,))
-        clean = check_info(info)[0] if text is None else unpack(text)[0]
-        return "%d\t%s" % (used, pack(clean))
+            if not isinstance(used, int) or used is True or used is False or used < 0:
+                raise AuthError("bad use tick %r" % (used,))
+            return "%d\t%s" % (used, pack(check_info(info)[0]))
+        fields = stored.split("\t", 1) if isinstance(stored, str) else ()  # "<use tick><TAB><packed>"
+        if len(fields) != 2 or not fields[0].isdigit():
+            raise AuthError("bad cache entry %r" % (stored,))
+        return "%d\t%s" % (int(fields[0]), pack(unpack(fields[1])[0]))
 
     def _save(self):
         self.write({"version": RECORD_VERSION, "entries": self.entries})
