@@ -49,7 +49,7 @@ class Logbook:
         else:
             self._count += 1
         # One str per line rather than a tuple of three: 64 bytes less per line on MicroPython's heap
-        # (issue #4: a full ring of 64 lines took 10.9 KB, now 6.8), and the epoch as text, which on a
+        # (issue #4: 64 lines of ~50 characters took 10.9 KB, now 6.8), and the epoch as text, which on a
         # 32-bit port is no int object of its own (it is over the 30-bit small-int range).
         self._ring[self._next] = "%d\t%s\t%s" % (epoch_s, tag.replace("\t", " "), text[:self.line_max_chars])
         self._next = (self._next + 1) % self.capacity_lines
