@@ -120,6 +120,12 @@ for name in sys.argv[1:]:
 """
 
 
+def _run_in(staging, argv):
+    # micropython (or the wasm32 runner) with the staged .mpy tree as its working directory and path
+    return subprocess.run(argv, cwd=staging, env=dict(os.environ, MICROPYPATH=".frozen:" + str(staging)),
+                          capture_output=True, text=True, timeout=120)
+
+
 def import_costs(staging, order, wasm32=None):
     """Import every module of order under micropython (the x86-64 unix port; with wasm32, the list that
     wasm32_runtime() gives: the same port built for 32-bit WebAssembly) and read what each costs."""
@@ -133,8 +139,7 @@ def import_costs(staging, order, wasm32=None):
         argv = [str(pathlib.Path(sys.executable).parent / "micropython"), str(script)]
     else:
         argv = wasm32 + [str(staging), "-X", "heapsize=2M", "/stage/" + script.name]
-    proc = subprocess.run(argv + order, cwd=staging, env=dict(os.environ, MICROPYPATH=".frozen:" + str(staging)),
-                          capture_output=True, text=True, timeout=120)
+    proc = _run_in(staging, argv + order)
     if proc.returncode != 0:
         raise RuntimeError("import under micropython failed: " + proc.stderr[-2000:])
     costs, baseline, total = [], 0, 0
@@ -222,9 +227,7 @@ def full_stores(staging):
     """{store: (bytes, entries)} of the logbook, the authorization cache and the local list when full."""
     script = staging / "_full_stores.py"
     script.write_text(_FULL_STORES_SCRIPT)
-    proc = subprocess.run([str(pathlib.Path(sys.executable).parent / "micropython"), str(script)], cwd=staging,
-                          env=dict(os.environ, MICROPYPATH=".frozen:" + str(staging)), capture_output=True,
-                          text=True, timeout=120)
+    proc = _run_in(staging, [str(pathlib.Path(sys.executable).parent / "micropython"), str(script)])
     if proc.returncode != 0:
         raise RuntimeError("the full-stores probe failed under micropython: " + (proc.stdout + proc.stderr)[-2000:])
     found = {}
@@ -291,6 +294,16 @@ def first_memory_error(stderr):
     return None
 
 
+def _verdict(result, run, repeat):
+    if result.passed:
+        return "PASS" if repeat == 1 else "PASS %d of %d" % (repeat, repeat)
+    verdict = "FAIL (%s%s)" % ("run %d: " % (run + 1) if repeat > 1 else "", result.reason[:70])
+    where = first_memory_error(result.stderr + "\n" + "\n".join(result.output))
+    if where is None and result.memory_logs:
+        where = "logged: " + result.memory_logs[0][:100]
+    return verdict if where is None else verdict + "; first MemoryError: " + where
+
+
 def smallest_heap_kb(staging, low_kb, high_kb, say, commanded=False, repeat=1):
     """Bisect on passing sessions: low fails (or is assumed to), high passes. A size passes only if
     repeat sessions in a row pass at it."""
@@ -302,15 +315,7 @@ def smallest_heap_kb(staging, low_kb, high_kb, say, commanded=False, repeat=1):
             result = session(staging, "%dk" % mid, commanded=commanded)
             if not result.passed:
                 break
-        if result.passed:
-            verdict = "PASS" if repeat == 1 else "PASS %d of %d" % (repeat, repeat)
-        else:
-            verdict = "FAIL (%s%s)" % ("run %d: " % (run + 1) if repeat > 1 else "", result.reason[:70])
-            where = first_memory_error(getattr(result, "stderr", "") + "\n".join(getattr(result, "output", [])))
-            logged = getattr(result, "memory_logs", [])
-            if where is not None or logged:
-                verdict += "; first MemoryError: " + (where or "logged: " + logged[0][:100])
-        say("  heapsize %4d KB: %s" % (mid, verdict))
+        say("  heapsize %4d KB: %s" % (mid, _verdict(result, run, repeat)))
         if result.passed:
             high_kb = mid
         else:

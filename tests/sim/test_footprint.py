@@ -50,6 +50,7 @@ def test_with_repeat_a_heap_size_passes_only_if_every_session_at_it_passes(monke
     class Result:
         def __init__(self, passed):
             self.passed, self.reason = passed, "" if passed else "MemoryError"
+            self.stderr, self.output, self.memory_logs = "", [], []
 
     def session(staging, heapsize, commanded=False):
         kb = int(heapsize[:-1])
