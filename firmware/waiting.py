@@ -48,6 +48,17 @@ async def event_or_timeout(event, timeout_ms):
     return not entry[3]
 
 
+async def sleep_s(seconds):
+    """asyncio.sleep for a wait of any length, e.g. one set by configuration or by the CSMS. A board's ticks
+    are 30 bits: a deadline more than 2**29 ms (6.2 days) ahead reads as past and the sleep ends at once,
+    so a longer wait is slept in pieces of LONGEST_MS."""
+    left_ms = int(seconds * 1000)
+    while left_ms > LONGEST_MS:
+        await asyncio.sleep(LONGEST_MS / 1000)
+        left_ms -= LONGEST_MS
+    await asyncio.sleep(left_ms / 1000)
+
+
 async def keep_stepping(step, log, topic, after_memory_error):
     """await step() for ever. A MemoryError (a board's heap short for a moment, fragmented) is logged with
     what it means for the caller, and the next step comes after MEMORY_PAUSE_S: before, such a task ended

@@ -16,7 +16,7 @@ from firmware.ocpp.availability import Availability
 from firmware.ocpp.link import CallFailed
 from firmware.ocpp.parts import Parts
 from firmware.ocpp.transaction import TransactionEvents
-from firmware.waiting import event_or_timeout, keep_stepping
+from firmware.waiting import event_or_timeout, keep_stepping, sleep_s
 
 BOOT_RETRY_S = 10  # BootNotification got a CALLERROR or no answer: try again after this
 PILOT_KNOWN_WAIT_MS = 1000
@@ -179,7 +179,7 @@ class ChargePoint(TransactionEvents, Parts):
                 if tx is None or attempts >= self.config["TransactionMessageAttempts"]:
                     result = False  # given up (OCPP 1.6 section 4.10)
                     break
-                await asyncio.sleep(self.config["TransactionMessageRetryInterval"] * attempts)
+                await sleep_s(self.config["TransactionMessageRetryInterval"] * attempts)  # up to 99 days
         if result is None:
             return
         self._sending = None

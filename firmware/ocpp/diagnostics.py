@@ -12,6 +12,7 @@ import asyncio
 
 from firmware import timefmt
 from firmware.ocpp.rpc import RpcError
+from firmware.waiting import sleep_s
 
 STATUSES = ("Idle", "Uploaded", "UploadFailed", "Uploading")  # DiagnosticsStatus, OCPP 1.6 section 7.24
 FILE_NAME_MAX = 255  # GetDiagnostics.conf fileName is a CiString255Type
@@ -73,7 +74,7 @@ def _pieces(lines):
 
 
 async def _sleep_ms(ms):
-    await asyncio.sleep(ms / 1000)
+    await sleep_s(ms / 1000)  # a retryInterval from the CSMS may be days
 
 
 class Diagnostics:

@@ -147,3 +147,22 @@ def test_a_loop_woken_often_with_a_long_deadline_keeps_no_old_waits():
         _no_waits_left()
 
     run_async(story())
+
+
+def test_a_long_sleep_is_slept_in_pieces_a_board_s_ticks_can_hold():
+    # A board's ticks are 30 bits: a deadline more than 2**29 ms ahead reads as past (the sleep would end
+    # at once). TransactionMessageRetryInterval x attempts can be 99 days.
+    slept = []
+    real_sleep = asyncio.sleep
+
+    async def recorded(s):
+        slept.append(s)
+
+    asyncio.sleep = recorded
+    try:
+        run_async(waiting.sleep_s(2.5 * waiting.LONGEST_MS / 1000))
+        run_async(waiting.sleep_s(1.5))
+    finally:
+        asyncio.sleep = real_sleep
+    longest_s = waiting.LONGEST_MS / 1000
+    assert slept == [longest_s, longest_s, 0.5 * longest_s, 1.5]
